@@ -1,0 +1,1 @@
+"""Reference Vyper sources of the Hydrogen Network contracts (CNX, Node, Task)."""

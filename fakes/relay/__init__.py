@@ -1,0 +1,1 @@
+"""The fake Relay: a service core and the HTTP app that serves it."""

@@ -1,0 +1,1 @@
+"""pytest plugin of hydrogen-harness (fixtures are added as the layers land)."""

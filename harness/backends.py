@@ -1,0 +1,142 @@
+"""EVM backends under `Chain`: the in-memory eth-tester chain and a JSON-RPC node.
+
+Each backend knows how to mine at a given time, snapshot and revert, and fetch a
+receipt; everything else goes through web3, so the contract-facing layer does not
+care which backend it runs on.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from eth_typing import Hash32
+from eth_utils import keccak
+from web3 import Web3
+from web3.types import TxReceipt
+
+__all__ = ["EvmBackend", "RpcBackend", "TesterBackend", "BLOCK_GAS_LIMIT"]
+
+BLOCK_GAS_LIMIT = 60_000_000  # H-net clients send ~43M gas limits (PROTOCOL.md 7)
+
+
+class EvmBackend(Protocol):
+    def web3(self) -> Web3: ...
+    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt: ...
+    def mine_at(self, w3: Web3, timestamp: int) -> int: ...
+    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None: ...
+    def snapshot(self, w3: Web3) -> Any: ...
+    def revert(self, w3: Web3, snapshot_id: Any) -> None: ...
+
+
+def _seeded_pyevm_backend(seed: int, genesis_timestamp: int) -> Any:
+    from eth_tester import PyEVMBackend
+    from eth_tester.backends.pyevm.main import get_total_blob_gas
+    from eth_utils import to_canonical_address
+
+    class SeededPyEVMBackend(PyEVMBackend):  # type: ignore[misc]
+        """py-evm with a harness-owned clock and seeded block randomness.
+
+        Stock eth-tester stamps blocks with the wall clock and draws `mix_hash`
+        (prevrandao) from os.urandom, so block hashes, and so the Task
+        contract's node selection, would differ between runs.
+        """
+
+        def __init__(self) -> None:
+            self.next_timestamp: int | None = None
+            params = PyEVMBackend._generate_genesis_params(
+                overrides={"timestamp": genesis_timestamp, "gas_limit": BLOCK_GAS_LIMIT}
+            )
+            state = PyEVMBackend._generate_genesis_state(num_accounts=1)
+            super().__init__(genesis_parameters=params, genesis_state=state)
+            self.pin_pending_header()
+
+        def pin_pending_header(self) -> None:
+            parent = self.chain.get_canonical_head()
+            stamp = self.next_timestamp if self.next_timestamp is not None else parent.timestamp + 1
+            self.chain.header = self.chain.header.copy(timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT)
+
+        def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> tuple[bytes, ...]:
+            hashes = []
+            for _ in range(num_blocks):
+                number = self.chain.header.block_number
+                kwargs: dict[str, Any] = {
+                    "coinbase": coinbase if coinbase is not None else to_canonical_address("0x" + "00" * 20),
+                    "mix_hash": keccak(f"hydrogen-harness-block:{seed}:{number}".encode()),
+                    "blob_gas_used": sum(get_total_blob_gas(tx) for tx in self.chain.get_block().transactions),
+                }
+                block = self.chain.mine_block(**kwargs)
+                hashes.append(block.hash)
+                self.next_timestamp = None
+                self.pin_pending_header()
+            return tuple(hashes)
+
+        def revert_to_snapshot(self, snapshot: Any) -> None:
+            super().revert_to_snapshot(snapshot)
+            self.next_timestamp = None
+            self.pin_pending_header()
+
+    return SeededPyEVMBackend()
+
+
+class TesterBackend:
+    """The in-memory chain: eth-tester over py-evm, one block per transaction."""
+
+    def __init__(self, seed: int, genesis_timestamp: int) -> None:
+        from eth_tester import EthereumTester
+
+        self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp)
+        self.tester = EthereumTester(backend=self.pyevm)
+        self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
+
+    def web3(self) -> Web3:
+        from web3 import EthereumTesterProvider
+
+        return Web3(EthereumTesterProvider(self.tester))
+
+    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
+        # Transactions are mined as they arrive, so the receipt is already there.
+        return w3.eth.get_transaction_receipt(tx_hash)
+
+    def mine_at(self, w3: Web3, timestamp: int) -> int:
+        self.set_next_timestamp(w3, timestamp)
+        self.tester.mine_blocks(1)
+        return timestamp
+
+    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+        self.pyevm.next_timestamp = timestamp
+        self.pyevm.pin_pending_header()
+
+    def snapshot(self, w3: Web3) -> Any:
+        return self.tester.take_snapshot()
+
+    def revert(self, w3: Web3, snapshot_id: Any) -> None:
+        self.tester.revert_to_snapshot(snapshot_id)
+
+
+class RpcBackend:
+    """A node reached over JSON-RPC with anvil/hardhat dev methods (evm_*)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def web3(self) -> Web3:
+        return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+
+    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
+        return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+
+    def mine_at(self, w3: Web3, timestamp: int) -> int:
+        self.set_next_timestamp(w3, timestamp)
+        w3.provider.make_request("evm_mine", [])
+        return timestamp
+
+    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+        w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+
+    def snapshot(self, w3: Web3) -> Any:
+        return w3.provider.make_request("evm_snapshot", [])["result"]
+
+    def revert(self, w3: Web3, snapshot_id: Any) -> None:
+        answer = w3.provider.make_request("evm_revert", [snapshot_id])
+        if not answer.get("result"):
+            raise RuntimeError(f"evm_revert({snapshot_id!r}) failed: {answer}")

@@ -1,0 +1,237 @@
+"""web3 over the in-memory EVM (eth-tester + py-evm) or over any JSON-RPC URL.
+
+`Chain` is the one place that sends transactions. It always gives an explicit gas
+limit (estimating every transaction costs about 3x), then checks the receipt's
+status, because a reverting transaction with an explicit gas limit is mined with
+status 0 rather than raising. The revert reason is then read by replaying the call
+on the parent block, as H-net's own clients do, and raised as `RevertError` on
+both backends.
+
+The harness owns the clock: the in-memory chain starts at a fixed genesis time,
+each block is one second after its parent, and time moves further only through
+`advance` or `set_next_timestamp`. Block randomness (`prevrandao`) comes from the
+chain's seed, so two chains built with one seed produce identical blocks.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from eth_account import Account
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.types import TxReceipt
+
+from harness.backends import EvmBackend, RpcBackend, TesterBackend
+from harness.reverts import RevertError, decode_revert
+
+__all__ = [
+    "DEFAULT_GAS",
+    "GENESIS_TIMESTAMP",
+    "Chain",
+    "RevertError",
+    "TransactionCall",
+]
+
+GENESIS_TIMESTAMP = 1_700_000_000  # 2023-11-14, the month H-net launched
+DEFAULT_GAS = 3_000_000
+ETH = 10**18
+
+
+class TransactionCall(Protocol):
+    """What `Chain.transact` needs of a contract function call (web3's ContractFunction)."""
+
+    address: Any
+
+    def _encode_transaction_data(self) -> str: ...
+
+
+@dataclass
+class Chain:
+    """A chain the harness can drive: web3, a backend, a clock and funded accounts.
+
+    Build one with `Chain.in_memory(seed=...)` or `Chain.from_rpc(url)`.
+    """
+
+    w3: Web3
+    backend: EvmBackend
+    faucet: LocalAccount
+    seed: int = 0
+    gas_price: int | None = None
+
+    def __post_init__(self) -> None:
+        self._nonces: dict[str, int] = {}
+        self._account_counter = itertools.count()
+        self.chain_id: int = self.w3.eth.chain_id
+        self.keep_nonces = isinstance(self.backend, TesterBackend)
+
+    # ------------------------------------------------------------ construction
+
+    @classmethod
+    def in_memory(cls, seed: int = 0, genesis_timestamp: int = GENESIS_TIMESTAMP) -> Chain:
+        """A fresh in-memory chain whose blocks depend only on `seed` and what is sent."""
+        backend = TesterBackend(seed=seed, genesis_timestamp=genesis_timestamp)
+        faucet = Account.from_key(backend.faucet_key)
+        return cls(w3=backend.web3(), backend=backend, faucet=faucet, seed=seed)
+
+    @classmethod
+    def from_rpc(cls, url: str, faucet_key: str | bytes, seed: int = 0) -> Chain:
+        """A chain served over JSON-RPC (anvil, a devnet); `faucet_key` pays for set-up."""
+        backend = RpcBackend(url)
+        return cls(w3=backend.web3(), backend=backend, faucet=Account.from_key(faucet_key), seed=seed)
+
+    # ------------------------------------------------------------ accounts
+
+    def new_account(self, eth: int = 10 * ETH) -> LocalAccount:
+        """A new account derived from the chain seed, funded with `eth` wei."""
+        index = next(self._account_counter)
+        key = keccak(f"hydrogen-harness:{self.seed}:{index}".encode())
+        account: LocalAccount = Account.from_key(key)
+        if eth:
+            self.send_eth(account.address, eth)
+        return account
+
+    def send_eth(self, to: str, amount: int, sender: LocalAccount | None = None) -> TxReceipt:
+        if amount < 0:
+            raise ValueError(f"cannot send a negative amount of ETH: {amount}")
+        return self.send(sender or self.faucet, to=to, data=b"", value=amount, gas=21_000)
+
+    def eth_balance(self, address: str) -> int:
+        return int(self.w3.eth.get_balance(to_checksum_address(address)))
+
+    # ------------------------------------------------------------ transactions
+
+    def _next_nonce(self, address: str) -> int:
+        if not self.keep_nonces:
+            return int(self.w3.eth.get_transaction_count(address, "pending"))
+        nonce = self._nonces.get(address)
+        if nonce is None:
+            nonce = int(self.w3.eth.get_transaction_count(address, "pending"))
+        self._nonces[address] = nonce + 1
+        return nonce
+
+    def _fees(self) -> dict[str, int]:
+        if self.gas_price is not None:
+            return {"gasPrice": self.gas_price}
+        return {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 0}
+
+    def send(
+        self,
+        sender: LocalAccount,
+        *,
+        to: str | None,
+        data: bytes | str,
+        value: int = 0,
+        gas: int = DEFAULT_GAS,
+        label: str = "",
+    ) -> TxReceipt:
+        """Sign and send a transaction; return the receipt or raise `RevertError`."""
+        tx: dict[str, Any] = {
+            "chainId": self.chain_id,
+            "nonce": self._next_nonce(sender.address),
+            "gas": gas,
+            "value": value,
+            "data": data,
+            **self._fees(),
+        }
+        if to is not None:
+            tx["to"] = to_checksum_address(to)
+        signed = sender.sign_transaction(tx)
+        try:
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+        except Exception as exc:
+            self._nonces.pop(sender.address, None)  # the node may not have taken the nonce
+            reason = decode_revert(exc)
+            if reason is not None:
+                raise RevertError(reason, label=label) from exc
+            raise
+        receipt = self.backend.receipt(self.w3, tx_hash)
+        if receipt["status"] != 1:
+            reason = self._replay_reason(sender.address, tx, receipt["blockNumber"])
+            raise RevertError(reason, label=label, receipt=receipt)
+        return receipt
+
+    def _replay_reason(self, sender: str, tx: dict[str, Any], block_number: int) -> str | None:
+        call = {"from": sender, "data": tx["data"], "value": tx["value"], "gas": tx["gas"]}
+        if "to" in tx:
+            call["to"] = tx["to"]
+        try:
+            self.w3.eth.call(call, block_identifier=max(block_number - 1, 0))
+        except Exception as exc:
+            return decode_revert(exc)
+        return None
+
+    def transact(self, sender: LocalAccount, fn: Any, *, value: int = 0, gas: int = DEFAULT_GAS) -> TxReceipt:
+        """Send a web3 ContractFunction call (e.g. `task.functions.createTask(h, d)`)."""
+        data = fn._encode_transaction_data()
+        return self.send(sender, to=fn.address, data=data, value=value, gas=gas, label=fn.fn_name)
+
+    def call(self, fn: Any, sender: str | None = None, block: int | str = "latest") -> Any:
+        """Call a view (or simulate a call), raising `RevertError` on a revert."""
+        params = {"from": sender} if sender else {}
+        try:
+            return fn.call(params, block_identifier=block)
+        except Exception as exc:
+            reason = decode_revert(exc)
+            if reason is None:
+                raise
+            raise RevertError(reason, label=fn.fn_name) from exc
+
+    def deploy(self, sender: LocalAccount, abi: list[dict[str, Any]], bytecode: bytes, *args: Any, gas: int = 8_000_000) -> Any:
+        """Deploy a contract; returns the web3 contract bound to its address."""
+        factory = self.w3.eth.contract(abi=abi, bytecode=bytecode)
+        data = factory.constructor(*args).data_in_transaction
+        receipt = self.send(sender, to=None, data=data, gas=gas, label="deploy")
+        return self.w3.eth.contract(address=receipt["contractAddress"], abi=abi)
+
+    # ------------------------------------------------------------ blocks and clock
+
+    @property
+    def block_number(self) -> int:
+        return int(self.w3.eth.block_number)
+
+    def now(self) -> int:
+        """The timestamp of the latest block: the chain's idea of the present."""
+        return int(self.w3.eth.get_block("latest")["timestamp"])
+
+    def advance(self, seconds: int) -> int:
+        """Move the clock `seconds` forward by mining one block; returns the new time."""
+        if seconds < 1:
+            raise ValueError(f"advance needs a positive number of seconds, got {seconds}")
+        return self.backend.mine_at(self.w3, self.now() + seconds)
+
+    def set_next_timestamp(self, timestamp: int) -> None:
+        """Stamp the next block with `timestamp` (later than the latest block)."""
+        latest = self.now()
+        if timestamp <= latest:
+            raise ValueError(f"next block timestamp {timestamp} must be after the latest block's {latest}")
+        self.backend.set_next_timestamp(self.w3, timestamp)
+
+    def mine(self) -> int:
+        """Mine an empty block one second on; returns its number."""
+        self.backend.mine_at(self.w3, self.now() + 1)
+        return self.block_number
+
+    # ------------------------------------------------------------ isolation
+
+    def snapshot(self) -> Any:
+        return self.backend.snapshot(self.w3)
+
+    def revert(self, snapshot_id: Any) -> None:
+        self.backend.revert(self.w3, snapshot_id)
+        self._nonces.clear()
+
+    def isolate(self) -> Callable[[], None]:
+        """Take a snapshot and return a function that reverts to it."""
+        snapshot_id = self.snapshot()
+        return lambda: self.revert(snapshot_id)
+
+    def logs(self, address: str | Sequence[str], from_block: int, to_block: int, topics: list[Any] | None = None) -> list[Any]:
+        params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": address}
+        if topics:
+            params["topics"] = topics
+        return list(self.w3.eth.get_logs(params))

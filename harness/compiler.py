@@ -31,7 +31,7 @@ class CompiledContract:
 
 
 def _sources_dir() -> Path:
-    return Path(str(resources.files("harness.contracts")))
+    return Path(str(resources.files("harness.contract_sources")))
 
 
 def contract_source(name: str) -> str:

@@ -1,1 +1,94 @@
-"""pytest plugin of hydrogen-harness (fixtures are added as the layers land)."""
+"""pytest plugin of hydrogen-harness, registered through the `pytest11` entry point.
+
+Installing the package is all a user needs: these fixtures and options appear in
+`pytest --fixtures` and `pytest --help`. Each test runs inside a chain snapshot
+taken after deployment, so tests never see each other's transactions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from harness.chain import Chain
+from harness.contracts import Deployment, deploy
+from harness.reverts import RevertError
+
+__all__ = ["expect_revert"]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("hydrogen-harness")
+    group.addoption(
+        "--hydrogen-seed",
+        type=int,
+        default=0,
+        help="seed of the simulated network (chain randomness, node keys, images); default 0",
+    )
+    group.addoption(
+        "--hydrogen-rpc-url",
+        default=None,
+        help="run against this JSON-RPC node (e.g. anvil) instead of the in-memory chain",
+    )
+    group.addoption(
+        "--hydrogen-rpc-key",
+        default=None,
+        help="private key that pays for deployment on --hydrogen-rpc-url (default: anvil's first account)",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "hydrogen_nodes(count, *behaviours): node count and behaviours of hydrogen_network")
+
+
+# anvil's well-known first development account, used only against --hydrogen-rpc-url.
+_ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
+
+
+@pytest.fixture(scope="session")
+def hydrogen_chain(request: pytest.FixtureRequest) -> Chain:
+    """The chain for this test session (per xdist worker): in-memory, seeded by
+    `--hydrogen-seed`, or the node given by `--hydrogen-rpc-url`."""
+    seed = request.config.getoption("--hydrogen-seed")
+    url = request.config.getoption("--hydrogen-rpc-url")
+    if url:
+        key = request.config.getoption("--hydrogen-rpc-key") or _ANVIL_KEY
+        return Chain.from_rpc(url, key, seed=seed)
+    return Chain.in_memory(seed=seed)
+
+
+@pytest.fixture(scope="session")
+def _hydrogen_session_deployment(hydrogen_chain: Chain) -> Deployment:
+    return deploy(hydrogen_chain)
+
+
+@pytest.fixture
+def hydrogen_contracts(_hydrogen_session_deployment: Deployment) -> Iterator[Deployment]:
+    """CNX, Node and Task deployed and wired (`.token`, `.node`, `.task`, `.owner`),
+    isolated per test: every change is reverted when the test ends."""
+    chain = _hydrogen_session_deployment.chain
+    undo = chain.isolate()
+    try:
+        yield _hydrogen_session_deployment
+    finally:
+        undo()
+
+
+@contextlib.contextmanager
+def expect_revert(reason: str | None) -> Iterator[list[RevertError]]:
+    """Assert that the block reverts with exactly `reason` (None: no reason)::
+
+        with expect_revert("Not enough nodes"):
+            app.run(args)
+    """
+    caught: list[RevertError] = []
+    try:
+        yield caught
+    except RevertError as exc:
+        if exc.reason != reason:
+            raise AssertionError(f"expected revert {reason!r}, got {exc.reason!r} ({exc})") from exc
+        caught.append(exc)
+        return
+    raise AssertionError(f"expected revert {reason!r}, but nothing reverted")

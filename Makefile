@@ -1,0 +1,48 @@
+# Every target sets up .venv itself (Python 3.11+, pinned dependencies) first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+READY := $(VENV)/.ready
+PYTEST_WORKERS ?= 2
+
+.PHONY: setup demo test test-deep mutation contracts bench sandbox clean
+
+$(READY): pyproject.toml constraints.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
+	touch $(READY)
+
+setup: $(READY)
+
+## demo: the main job, a simulation of 5 tasks through 6 nodes on the in-memory chain
+demo: $(READY)
+	$(BIN)/hydrogen-harness simulate --tasks 5 --nodes 6 --seed 1 --out out/demo
+
+## test: the whole default suite (quick property profile included)
+test: $(READY)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+## test-deep: the deep property-test profile
+test-deep: $(READY)
+	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -p no:cacheprovider tests/properties -q -s
+
+## mutation: break each settlement rule in a copy of Task.vy and count the mutants caught
+mutation: $(READY)
+	$(BIN)/python -m bench.mutation
+
+## contracts: compile the contracts and print their gas table
+contracts: $(READY)
+	$(BIN)/hydrogen-harness contracts
+
+## bench: performance figures as JSON and a table
+bench: $(READY)
+	$(BIN)/python -m bench
+
+## sandbox: the network on 127.0.0.1 (JSON-RPC :8545, Relay :8080)
+sandbox: $(READY)
+	$(BIN)/hydrogen-harness sandbox
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .hypothesis

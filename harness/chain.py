@@ -34,12 +34,23 @@ __all__ = [
     "GENESIS_TIMESTAMP",
     "Chain",
     "RevertError",
+    "SignedTransaction",
     "TransactionCall",
 ]
 
 GENESIS_TIMESTAMP = 1_700_000_000  # 2023-11-14, the month H-net launched
 DEFAULT_GAS = 3_000_000
 ETH = 10**18
+
+
+@dataclass(frozen=True)
+class SignedTransaction:
+    """A signed transaction, ready to send (or to persist and resend)."""
+
+    sender: str
+    tx: dict[str, Any]
+    raw: bytes
+    tx_hash: str
 
 
 class TransactionCall(Protocol):
@@ -119,7 +130,7 @@ class Chain:
             return {"gasPrice": self.gas_price}
         return {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 0}
 
-    def send(
+    def sign(
         self,
         sender: LocalAccount,
         *,
@@ -127,9 +138,9 @@ class Chain:
         data: bytes | str,
         value: int = 0,
         gas: int = DEFAULT_GAS,
-        label: str = "",
-    ) -> TxReceipt:
-        """Sign and send a transaction; return the receipt or raise `RevertError`."""
+    ) -> SignedTransaction:
+        """Sign a transaction without sending it (its hash is known before it is sent,
+        which lets an application persist it first and never pay twice)."""
         tx: dict[str, Any] = {
             "chainId": self.chain_id,
             "nonce": self._next_nonce(sender.address),
@@ -141,19 +152,53 @@ class Chain:
         if to is not None:
             tx["to"] = to_checksum_address(to)
         signed = sender.sign_transaction(tx)
+        return SignedTransaction(
+            sender=sender.address,
+            tx=tx,
+            raw=bytes(signed.raw_transaction),
+            tx_hash="0x" + bytes(signed.hash).hex(),
+        )
+
+    def send_signed(self, signed: SignedTransaction, label: str = "") -> TxReceipt:
+        """Send a signed transaction; return the receipt or raise `RevertError`."""
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw_transaction)
+            tx_hash = self.w3.eth.send_raw_transaction(signed.raw)
         except Exception as exc:
-            self._nonces.pop(sender.address, None)  # the node may not have taken the nonce
+            self._nonces.pop(signed.sender, None)  # the node may not have taken the nonce
             reason = decode_revert(exc)
             if reason is not None:
                 raise RevertError(reason, label=label) from exc
             raise
-        receipt = self.backend.receipt(self.w3, tx_hash)
+        return self.check_receipt(signed, self.backend.receipt(self.w3, tx_hash), label)
+
+    def check_receipt(self, signed: SignedTransaction, receipt: TxReceipt, label: str = "") -> TxReceipt:
         if receipt["status"] != 1:
-            reason = self._replay_reason(sender.address, tx, receipt["blockNumber"])
+            reason = self._replay_reason(signed.sender, signed.tx, receipt["blockNumber"])
             raise RevertError(reason, label=label, receipt=receipt)
         return receipt
+
+    def find_receipt(self, tx_hash: str) -> TxReceipt | None:
+        """The receipt of a transaction if it was mined, else None."""
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
+        except TransactionNotFound:
+            return None
+
+    def send(
+        self,
+        sender: LocalAccount,
+        *,
+        to: str | None,
+        data: bytes | str,
+        value: int = 0,
+        gas: int = DEFAULT_GAS,
+        label: str = "",
+    ) -> TxReceipt:
+        """Sign and send a transaction; return the receipt or raise `RevertError`."""
+        signed = self.sign(sender, to=to, data=data, value=value, gas=gas)
+        return self.send_signed(signed, label=label)
 
     def _replay_reason(self, sender: str, tx: dict[str, Any], block_number: int) -> str | None:
         call = {"from": sender, "data": tx["data"], "value": tx["value"], "gas": tx["gas"]}

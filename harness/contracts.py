@@ -20,7 +20,7 @@ from harness.compiler import compile_contract
 from harness.events import EventCodec, TaskCreated, TaskEvent
 from harness.protocol import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
 
-__all__ = ["CreatedTask", "Deployment", "NodeRegistry", "TaskContract", "Token", "deploy"]
+__all__ = ["CreatedTask", "Deployment", "NodeRegistry", "TaskContract", "Token", "attach", "deploy"]
 
 TASK_GAS = 1_500_000
 
@@ -230,14 +230,16 @@ class Deployment:
     """The three contracts deployed and wired, with the owner's account."""
 
     chain: Chain
-    owner: LocalAccount
+    owner: LocalAccount | None
     token: Token
     node: NodeRegistry
     task: TaskContract
 
     def fund(self, address: str, cnx: int = 0, eth: int = 0) -> None:
         """Send `cnx` CNX units from the owner (who holds the supply) and `eth` wei."""
-        if cnx:
+        if cnx and self.owner is None:
+            raise ValueError("this deployment was attached without the owner's key: it cannot hand out CNX")
+        if cnx and self.owner is not None:
             self.token.transfer(self.owner, address, cnx)
         if eth:
             self.chain.send_eth(address, eth)
@@ -267,6 +269,19 @@ class Deployment:
     @property
     def addresses(self) -> dict[str, str]:
         return {"token": self.token.address, "node": self.node.address, "task": self.task.address}
+
+
+def attach(chain: Chain, token: str, node: str, task: str, owner: LocalAccount | None = None) -> Deployment:
+    """Bind to contracts already deployed at these addresses (a sandbox, a devnet)."""
+    abis = {n: compile_contract(n).abi for n in ("CNX", "Node", "Task")}
+    w3 = chain.w3
+    return Deployment(
+        chain=chain,
+        owner=owner,
+        token=Token(chain, w3.eth.contract(address=to_checksum_address(token), abi=abis["CNX"])),
+        node=NodeRegistry(chain, w3.eth.contract(address=to_checksum_address(node), abi=abis["Node"])),
+        task=TaskContract(chain, w3.eth.contract(address=to_checksum_address(task), abi=abis["Task"])),
+    )
 
 
 def deploy(chain: Chain, owner: LocalAccount | None = None, source_dir: Path | None = None) -> Deployment:

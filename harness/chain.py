@@ -15,7 +15,6 @@ chain's seed, so two chains built with one seed produce identical blocks.
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -76,7 +75,10 @@ class Chain:
 
     def __post_init__(self) -> None:
         self._nonces: dict[str, int] = {}
-        self._account_counter = itertools.count()
+        self._accounts_made = 0
+        # Reverting also rewinds the account counter, so a test run after a revert
+        # gets the same accounts whatever ran before it.
+        self._accounts_at: dict[Any, int] = {}
         self.chain_id: int = self.w3.eth.chain_id
         self.keep_nonces = isinstance(self.backend, TesterBackend)
 
@@ -99,7 +101,8 @@ class Chain:
 
     def new_account(self, eth: int = 10 * ETH) -> LocalAccount:
         """A new account derived from the chain seed, funded with `eth` wei."""
-        index = next(self._account_counter)
+        index = self._accounts_made
+        self._accounts_made += 1
         key = keccak(f"hydrogen-harness:{self.seed}:{index}".encode())
         account: LocalAccount = Account.from_key(key)
         if eth:
@@ -264,11 +267,14 @@ class Chain:
     # ------------------------------------------------------------ isolation
 
     def snapshot(self) -> Any:
-        return self.backend.snapshot(self.w3)
+        snapshot_id = self.backend.snapshot(self.w3)
+        self._accounts_at[snapshot_id] = self._accounts_made
+        return snapshot_id
 
     def revert(self, snapshot_id: Any) -> None:
         self.backend.revert(self.w3, snapshot_id)
         self._nonces.clear()
+        self._accounts_made = self._accounts_at.get(snapshot_id, self._accounts_made)
 
     def isolate(self) -> Callable[[], None]:
         """Take a snapshot and return a function that reverts to it."""

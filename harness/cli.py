@@ -1,12 +1,26 @@
-"""The `hydrogen-harness` command line."""
+"""The `hydrogen-harness` command line: `simulate`, `sandbox`, `contracts`."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 __all__ = ["main"]
+
+DEFAULT_MIX = "honest,honest,honest,jitter,cheater,honest"
+
+
+def _behaviours(text: str, count: int) -> list[str]:
+    from fakes.behaviour import Behaviour
+
+    given = [part.strip() for part in text.split(",") if part.strip()]
+    for item in given:
+        Behaviour.parse(item)  # a bad name fails here, with the list of good ones
+    if len(given) > count:
+        raise ValueError(f"{len(given)} behaviours given for {count} nodes")
+    return given + ["honest"] * (count - len(given))
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -15,13 +29,62 @@ def _build_parser() -> argparse.ArgumentParser:
         description="Simulate and test applications of the Crynux Hydrogen Network.",
     )
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    sim = commands.add_parser("simulate", help="run tasks through simulated nodes on the in-memory chain")
+    sim.add_argument("--tasks", type=int, default=5, help="number of tasks (default 5)")
+    sim.add_argument("--nodes", type=int, default=6, help="number of nodes (default 6)")
+    sim.add_argument(
+        "--behaviours",
+        default=DEFAULT_MIX,
+        help="comma-separated node behaviours, padded with honest: honest, jitter, cheater, error, "
+        "crash:POINT, slow:K, offline, combined with + (default %(default)s)",
+    )
+    sim.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
+    sim.add_argument("--images", type=int, default=2, help="images per task (default 2)")
+    sim.add_argument("--size", type=int, default=256, help="image width and height in pixels (default 256)")
+    sim.add_argument("--out", type=Path, default=Path("out/simulation"), help="folder for images and report.json")
+    sim.add_argument("--quiet", action="store_true", help="print only the summary line")
+
     commands.add_parser("contracts", help="compile the contracts and print their gas table")
     return parser
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    from rich.console import Console
+    from rich.progress import Progress
+
+    from harness.render import print_report
+    from harness.simulate import run_simulation
+
+    console = Console()
+    try:
+        behaviours = _behaviours(args.behaviours, args.nodes)
+    except ValueError as exc:
+        console.print(f"[red]error:[/red] {exc}")
+        return 2
+    with Progress(console=console, transient=True, disable=args.quiet) as progress:
+        bar = progress.add_task("tasks", total=args.tasks)
+        report = run_simulation(
+            tasks=args.tasks,
+            nodes=behaviours,
+            seed=args.seed,
+            images=args.images,
+            size=args.size,
+            out=args.out,
+            progress=lambda done: progress.update(bar, completed=done),
+        )
+    if not args.quiet:
+        print_report(report, console)
+    outcomes = ", ".join(f"task {t.number}: {t.outcome}" for t in report.tasks)
+    console.print(f"{outcomes}\nimages and report.json written to {args.out}")
+    return 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _build_parser()
     args = parser.parse_args(argv)
+    if args.command == "simulate":
+        return _simulate(args)
     if args.command == "contracts":
         from harness.gas_report import print_gas_report
 

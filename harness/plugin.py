@@ -8,7 +8,8 @@ taken after deployment, so tests never see each other's transactions.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -16,7 +17,15 @@ from harness.chain import Chain
 from harness.contracts import Deployment, deploy
 from harness.reverts import RevertError
 
+if TYPE_CHECKING:
+    from fakes.node import SimulatedNode
+    from fakes.relay import RelayService
+    from harness.app import Application
+    from harness.network import Network
+
 __all__ = ["expect_revert"]
+
+DEFAULT_NODES = ("honest", "honest", "honest")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -74,6 +83,69 @@ def hydrogen_contracts(_hydrogen_session_deployment: Deployment) -> Iterator[Dep
         yield _hydrogen_session_deployment
     finally:
         undo()
+
+
+def _node_spec(request: pytest.FixtureRequest) -> list[Any]:
+    marker = request.node.get_closest_marker("hydrogen_nodes")
+    if marker is None:
+        return list(DEFAULT_NODES)
+    args = list(marker.args)
+    if len(args) == 1 and isinstance(args[0], int):
+        return ["honest"] * args[0]
+    if args and isinstance(args[0], int):
+        count, behaviours = args[0], [str(a) for a in args[1:]]
+        if len(behaviours) > count:
+            raise pytest.UsageError(f"hydrogen_nodes: {len(behaviours)} behaviours for {count} nodes")
+        return behaviours + ["honest"] * (count - len(behaviours))
+    return args
+
+
+@pytest.fixture
+def hydrogen_network(request: pytest.FixtureRequest, _hydrogen_session_deployment: Deployment) -> Iterator[Network]:
+    """A simulated network: the contracts, an in-process Relay and joined nodes.
+
+    Nodes default to 3 honest ones; choose others with a marker::
+
+        @pytest.mark.hydrogen_nodes("honest", "honest", "cheater")
+        @pytest.mark.hydrogen_nodes(5)              # five honest nodes
+        @pytest.mark.hydrogen_nodes(4, "jitter")    # one jitter, three honest
+
+    Drive it with `step()`, `run_until(...)`, `settle()`, `advance(seconds)`; read
+    `timeline` and `ledger`. Everything is reverted when the test ends.
+    """
+    from harness.network import Network
+
+    chain = _hydrogen_session_deployment.chain
+    undo = chain.isolate()
+    try:
+        yield Network(seed=chain.seed, nodes=_node_spec(request), chain=chain, deployment=_hydrogen_session_deployment)
+    finally:
+        undo()
+
+
+@pytest.fixture
+def hydrogen_app(hydrogen_network: Network) -> Application:
+    """An application client on `hydrogen_network`, its wallet holding 1,000 CNX and
+    10 ETH; `run(args)` does the whole workflow and returns a `TaskResult`."""
+    return hydrogen_network.add_app()
+
+
+@pytest.fixture
+def hydrogen_nodes(hydrogen_network: Network) -> list[SimulatedNode]:
+    """The simulated nodes of `hydrogen_network`, in joining order."""
+    return hydrogen_network.nodes
+
+
+@pytest.fixture
+def hydrogen_relay(hydrogen_network: Network) -> RelayService:
+    """The in-process fake Relay of `hydrogen_network` (its service core)."""
+    return hydrogen_network.relay
+
+
+@pytest.fixture
+def hydrogen_expect_revert() -> Callable[[str | None], Any]:
+    """`expect_revert(reason)` as a fixture: `with hydrogen_expect_revert("Not enough nodes"): ...`."""
+    return expect_revert
 
 
 @contextlib.contextmanager

@@ -1,0 +1,280 @@
+"""A simulated GPU node: a state machine over chain events and Relay answers.
+
+Like crynux-node it follows `TaskCreated` for itself, fetches the args from the
+Relay (retrying while the Relay answers "not ready"), reports an error for args
+it cannot run, commits `keccak(result ++ nonce)`, discloses on
+`TaskResultCommitmentsReady`, uploads the images and reports when it is the
+result node, reports an error after `TaskAborted` if it had not committed, and
+cancels once the deadline has passed. Each `step()` performs at most one action,
+so a simulation interleaves nodes deterministically.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+from eth_utils import keccak
+
+from fakes.behaviour import Behaviour, CrashPoint, WorkKind
+from fakes.diffusion import DeterministicGenerator, ImageGenerator, jitter
+from harness.contracts import Deployment
+from harness.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
+from harness.phash import result_bytes
+from harness.protocol import NodeStatus, commitment_of
+from harness.relay_client import RelayClient, RelayError, RelayNotReady
+from harness.reverts import RevertError
+from harness.task_args import TaskArgsError, parse_task_args
+
+__all__ = ["NodeTask", "NodeTaskPhase", "SimulatedNode"]
+
+
+class NodeTaskPhase(str, Enum):
+    ASSIGNED = "assigned"  # selected; args not fetched or not yet committed
+    COMMITTED = "committed"  # waiting for TaskResultCommitmentsReady
+    DISCLOSED = "disclosed"  # waiting for the outcome
+    UPLOADED = "uploaded"  # images on the Relay, report not yet sent
+    ERROR_REPORTED = "error reported"  # waiting for the outcome or the deadline
+    DONE = "done"
+
+
+@dataclass
+class NodeTask:
+    task_id: int
+    round: int
+    deadline: int
+    phase: NodeTaskPhase = NodeTaskPhase.ASSIGNED
+    ready: bool = False
+    result_node: str | None = None
+    aborted: str | None = None
+    images: list[bytes] = field(default_factory=list)
+    result: bytes = b""
+    nonce: bytes = b""
+
+
+class SimulatedNode:
+    """One node account with a `Behaviour`; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        deployment: Deployment,
+        account: LocalAccount,
+        relay: RelayClient,
+        behaviour: Behaviour | None = None,
+        generator: ImageGenerator | None = None,
+        seed: int = 0,
+    ) -> None:
+        self.name = name
+        self.deployment = deployment
+        self.account = account
+        self.relay = relay
+        self.behaviour = behaviour or Behaviour()
+        self.generator = generator or DeterministicGenerator()
+        self.seed = seed
+        self.tasks: dict[int, NodeTask] = {}
+        self.crashed = False
+        self.steps = 0
+        # What the node did, in order: (task id or None, description).
+        self.actions: list[tuple[int | None, str]] = []
+        self._requests: list[str] = []
+
+    @property
+    def address(self) -> str:
+        return str(self.account.address)
+
+    def __repr__(self) -> str:
+        return f"SimulatedNode({self.name}, {self.address}, {self.behaviour})"
+
+    # ------------------------------------------------------------ lifecycle
+
+    def join(self) -> None:
+        """Stake and join now (the account must hold 400 CNX and have approved Node)."""
+        self.deployment.node.join(self.account)
+        self.actions.append((None, "join"))
+
+    def request(self, action: str) -> None:
+        """Ask the node to `quit`, `pause` or `resume` on its next step."""
+        if action not in ("quit", "pause", "resume", "join"):
+            raise ValueError(f"a node can be asked to join, quit, pause or resume, not {action!r}")
+        self._requests.append(action)
+
+    def status(self) -> NodeStatus:
+        return self.deployment.node.status(self.address)
+
+    # ------------------------------------------------------------ events
+
+    def observe(self, events: Iterable[TaskEvent]) -> None:
+        """Take in new Task events (in chain order); only this node's tasks matter."""
+        for event in events:
+            if isinstance(event, TaskCreated):
+                if event.selected_node == self.address and event.task_id not in self.tasks:
+                    deadline = self.deployment.task.get_task(event.task_id).timeout
+                    self.tasks[event.task_id] = NodeTask(event.task_id, event.round, deadline)
+                continue
+            task = self.tasks.get(event.task_id)
+            if task is None:
+                continue
+            if isinstance(event, TaskResultCommitmentsReady):
+                task.ready = True
+            elif isinstance(event, TaskSuccess):
+                task.result_node = event.result_node
+            elif isinstance(event, TaskAborted):
+                task.aborted = event.reason
+
+    # ------------------------------------------------------------ stepping
+
+    def active(self) -> list[NodeTask]:
+        return [t for t in self.tasks.values() if t.phase is not NodeTaskPhase.DONE]
+
+    def waiting_on(self) -> str:
+        """What the node waits for, for a stuck simulation's error message."""
+        if self.crashed:
+            return "crashed"
+        if self.behaviour.offline:
+            return "offline"
+        parts = [f"task {t.task_id} round {t.round} {t.phase.value}" for t in self.active()]
+        return ", ".join(parts) or "idle"
+
+    def step(self) -> bool:
+        """Perform at most one action; True if the node did something."""
+        self.steps += 1
+        if self.crashed or self.behaviour.offline or self.steps % self.behaviour.every:
+            return False
+        if self._requests:
+            action = self._requests.pop(0)
+            try:
+                getattr(self.deployment.node, action)(self.account)
+                self.actions.append((None, action))
+            except RevertError as exc:
+                self.actions.append((None, f"{action} reverted: {exc.reason}"))
+            return True
+        for task in sorted(self.active(), key=lambda t: t.task_id):
+            if self._act(task):
+                return True
+        return False
+
+    def _act(self, task: NodeTask) -> bool:
+        now = self.deployment.chain.now()
+        if now > task.deadline:
+            return self._cancel(task)
+        phase = task.phase
+        if phase is NodeTaskPhase.ASSIGNED:
+            if task.aborted is not None:
+                return self._report_error(task, "after TaskAborted")
+            return self._run(task)
+        if phase is NodeTaskPhase.COMMITTED:
+            if task.aborted is not None:
+                return self._finish(task)
+            if task.ready:
+                if self._crash(CrashPoint.BEFORE_DISCLOSE):
+                    return True
+                return self._tx(task, "disclose", self.deployment.task.disclose, task.result, next_phase=NodeTaskPhase.DISCLOSED)
+            return False
+        if phase is NodeTaskPhase.DISCLOSED:
+            if task.result_node == self.address:
+                return self._upload(task)
+            if task.result_node is not None or task.aborted is not None:
+                return self._finish(task)
+            return False
+        if phase is NodeTaskPhase.UPLOADED:
+            if self._crash(CrashPoint.BEFORE_REPORT):
+                return True
+            return self._tx(task, "report uploaded", self.deployment.task.report_uploaded, next_phase=NodeTaskPhase.DONE)
+        if phase is NodeTaskPhase.ERROR_REPORTED:
+            if task.result_node is not None or task.aborted is not None:
+                return self._finish(task)
+        return False
+
+    def _finish(self, task: NodeTask) -> bool:
+        task.phase = NodeTaskPhase.DONE
+        return False  # bookkeeping only: no transaction
+
+    def _crash(self, point: CrashPoint) -> bool:
+        if self.behaviour.crash_at is point:
+            self.crashed = True
+            self.actions.append((None, f"crashed {point.value}"))
+            return True
+        return False
+
+    def _tx(self, task: NodeTask, label: str, send: Any, *extra: Any, next_phase: NodeTaskPhase) -> bool:
+        try:
+            send(self.account, task.task_id, task.round, *extra)
+        except RevertError as exc:
+            self.actions.append((task.task_id, f"{label} reverted: {exc.reason}"))
+            if exc.reason == "Task is aborted" and task.phase is NodeTaskPhase.ASSIGNED:
+                return self._report_error(task, "commit reverted: Task is aborted")
+            task.phase = NodeTaskPhase.DONE
+            return True
+        self.actions.append((task.task_id, label))
+        task.phase = next_phase
+        return True
+
+    def _report_error(self, task: NodeTask, why: str) -> bool:
+        self.actions.append((task.task_id, f"error ({why})"))
+        return self._tx(task, "report error", self.deployment.task.report_error, next_phase=NodeTaskPhase.ERROR_REPORTED)
+
+    def _cancel(self, task: NodeTask) -> bool:
+        try:
+            self.deployment.task.cancel(self.account, task.task_id)
+            self.actions.append((task.task_id, "cancel"))
+        except RevertError as exc:
+            self.actions.append((task.task_id, f"cancel reverted: {exc.reason}"))
+        task.phase = NodeTaskPhase.DONE
+        return True
+
+    def _run(self, task: NodeTask) -> bool:
+        try:
+            relay_task = self.relay.get_task(self.account, task.task_id)
+        except RelayNotReady:
+            return False  # args not uploaded yet: ask again next step
+        try:
+            args = parse_task_args(relay_task.task_args)
+        except TaskArgsError as exc:
+            return self._report_error(task, f"invalid args: {exc.field}: {exc.message}")
+        if self.behaviour.kind is WorkKind.ERROR:
+            return self._report_error(task, "behaviour")
+        if self._crash(CrashPoint.BEFORE_COMMIT):
+            return True
+        task.images = self._images(json.loads(relay_task.task_args), args.task_config.num_images, task.task_id)
+        task.result = result_bytes(task.images)
+        task.nonce = keccak(f"nonce:{self.seed}:{self.address}:{task.task_id}".encode())
+        acted = self._tx(
+            task,
+            "commit",
+            self.deployment.task.submit_commitment,
+            commitment_of(task.result, task.nonce),
+            task.nonce,
+            next_phase=NodeTaskPhase.COMMITTED,
+        )
+        self._crash(CrashPoint.AFTER_COMMIT)
+        return acted
+
+    def _images(self, args: dict[str, Any], count: int, task_id: int) -> list[bytes]:
+        if self.behaviour.kind is WorkKind.CHEATER:
+            config = dict(args.get("task_config") or {})
+            config["seed"] = (int(config.get("seed", 0)) + 104_729) % 2**31
+            args = {**args, "task_config": config}
+        images = [self.generator.generate(args, i) for i in range(count)]
+        if self.behaviour.kind is WorkKind.JITTER:
+            images = [jitter(png, seed=self.seed * 1_000_003 + task_id * 101 + i) for i, png in enumerate(images)]
+        return images
+
+    def _upload(self, task: NodeTask) -> bool:
+        if self._crash(CrashPoint.BEFORE_UPLOAD):
+            return True
+        try:
+            self.relay.upload_results(self.account, task.task_id, task.images)
+        except RelayNotReady:
+            return False
+        except RelayError as exc:
+            self.actions.append((task.task_id, f"upload failed: {exc.message}"))
+            task.phase = NodeTaskPhase.DONE
+            return True
+        self.actions.append((task.task_id, f"upload {len(task.images)} images"))
+        task.phase = NodeTaskPhase.UPLOADED
+        return True

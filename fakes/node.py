@@ -26,7 +26,7 @@ from harness.contracts import Deployment
 from harness.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
 from harness.phash import result_bytes
 from harness.protocol import NodeStatus, commitment_of
-from harness.relay_client import RelayClient, RelayError, RelayNotReady
+from harness.relay_client import RelayClient, RelayError, RelayNotReady, RelayUnavailable
 from harness.reverts import RevertError
 from harness.task_args import TaskArgsError, parse_task_args
 
@@ -230,8 +230,8 @@ class SimulatedNode:
     def _run(self, task: NodeTask) -> bool:
         try:
             relay_task = self.relay.get_task(self.account, task.task_id)
-        except RelayNotReady:
-            return False  # args not uploaded yet: ask again next step
+        except (RelayNotReady, RelayUnavailable):
+            return False  # args not uploaded yet, or the Relay is down: ask again next step
         try:
             args = parse_task_args(relay_task.task_args)
         except TaskArgsError as exc:
@@ -240,7 +240,10 @@ class SimulatedNode:
             return self._report_error(task, "behaviour")
         if self._crash(CrashPoint.BEFORE_COMMIT):
             return True
-        task.images = self._images(json.loads(relay_task.task_args), args.task_config.num_images, task.task_id)
+        try:
+            task.images = self._images(json.loads(relay_task.task_args), args.task_config.num_images, task.task_id)
+        except ValueError as exc:  # args this node cannot run (e.g. too large an image)
+            return self._report_error(task, f"cannot run: {exc}")
         task.result = result_bytes(task.images)
         task.nonce = keccak(f"nonce:{self.seed}:{self.address}:{task.task_id}".encode())
         acted = self._tx(
@@ -257,7 +260,8 @@ class SimulatedNode:
     def _images(self, args: dict[str, Any], count: int, task_id: int) -> list[bytes]:
         if self.behaviour.kind is WorkKind.CHEATER:
             config = dict(args.get("task_config") or {})
-            config["seed"] = (int(config.get("seed", 0)) + 104_729) % 2**31
+            # Each cheater cheats its own way, so cheaters never agree with each other.
+            config["seed"] = (int(config.get("seed", 0)) + 1 + int(self.address, 16) % 2**30) % 2**31
             args = {**args, "task_config": config}
         images = [self.generator.generate(args, i) for i in range(count)]
         if self.behaviour.kind is WorkKind.JITTER:
@@ -269,9 +273,13 @@ class SimulatedNode:
             return True
         try:
             self.relay.upload_results(self.account, task.task_id, task.images)
-        except RelayNotReady:
+        except (RelayNotReady, RelayUnavailable):
             return False
         except RelayError as exc:
+            if exc.after_ambiguous_failure and exc.message == "Task not success":
+                # An earlier attempt got through but its answer was lost.
+                task.phase = NodeTaskPhase.UPLOADED
+                return True
             self.actions.append((task.task_id, f"upload failed: {exc.message}"))
             task.phase = NodeTaskPhase.DONE
             return True

@@ -26,7 +26,7 @@ from harness.contracts import Deployment
 from harness.events import TaskAborted, TaskSuccess
 from harness.ledger import Ledger, MovementKind
 from harness.protocol import ROUNDS, ZERO_HASH
-from harness.relay_client import RelayClient, RelayError, RelayNotReady
+from harness.relay_client import RelayAlreadyDone, RelayClient, RelayNotReady, RelayUnavailable
 from harness.reverts import RevertError
 from harness.task_args import TaskArgs, parse_task_args, task_hash, validate_task_args
 
@@ -49,6 +49,7 @@ UNLIMITED = 2**256 - 1
 class AllowanceMode(str, Enum):
     EXACT = "exact"  # approve 3 fees before each task
     UNLIMITED = "unlimited"  # approve once, never spent (no Approval log on createTask)
+    MANUAL = "manual"  # the caller manages the allowance
 
 
 class WatchMode(str, Enum):
@@ -176,6 +177,8 @@ class Application:
             raise InsufficientFunds(f"wallet {self.address} holds {eth} wei but createTask may cost up to {eth_needed} wei of gas")
 
     def _ensure_allowance(self, job: Job, fee: int) -> None:
+        if self.allowance is AllowanceMode.MANUAL:
+            return
         task = self.deployment.task
         current = self.deployment.token.allowance(self.address, task.address)
         needed = ROUNDS * fee
@@ -238,6 +241,7 @@ class Application:
             except RevertError as exc:
                 self._fail(job, f"createTask reverted: {exc.reason}")
                 raise
+            self._checkpoint("sent", job)
         else:
             receipt = self._resume_creation(job)
             if receipt is None:
@@ -321,11 +325,10 @@ class Application:
         assert job.task_id is not None
         try:
             self.relay.upload_task_args(self.account, job.task_id, job.args_json)
-        except RelayNotReady:
-            return  # the Relay has not seen the task yet: next step
-        except RelayError as exc:
-            if exc.message != "Task already uploaded":
-                raise
+        except (RelayNotReady, RelayUnavailable):
+            return  # the Relay has not seen the task yet, or is down: next step
+        except RelayAlreadyDone:
+            pass  # uploaded before (an answer lost, or a restart): done all the same
         job.phase = JobPhase.UPLOADED
         self.actions.append((job.task_id, "args uploaded"))
         self.store.save()
@@ -389,8 +392,8 @@ class Application:
             return
         try:
             image = self.relay.download_result(self.account, job.task_id, job.images_downloaded)
-        except RelayNotReady:
-            return  # the result node has not uploaded yet: next step
+        except (RelayNotReady, RelayUnavailable):
+            return  # not uploaded yet, or the Relay is down: next step
         self.store.add_image(job.key, image)
         self.actions.append((job.task_id, f"image {job.images_downloaded} downloaded"))
         job.images_downloaded += 1

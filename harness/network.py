@@ -231,20 +231,24 @@ class Network:
         assert event is not None
         return event
 
-    def settle(self, max_steps: int = 2_000, advance_deadlines: bool = True) -> int:
-        """Step until nothing is left to do. When every actor is idle but tasks are
-        pending (crashed or offline nodes), move the clock past the next deadline
-        so that cancellation can resolve them (unless `advance_deadlines` is off)."""
+    def settle(self, max_steps: int = 2_000, advance_deadlines: bool = True, patience: int = 25) -> int:
+        """Step until nothing is left to do. When no actor has moved for `patience`
+        steps in a row (crashed or offline nodes, a Relay that stays down) but work
+        is pending, move the clock past the next deadline so that cancellation can
+        resolve it (unless `advance_deadlines` is off). Returns the steps taken."""
+        idle = 0
         for taken in range(max_steps):
             moved = self.step()
             if not self.busy() and not moved:
                 return taken
-            if not moved and advance_deadlines:
+            idle = 0 if moved else idle + 1
+            if idle >= patience and advance_deadlines:
                 deadline = self._next_deadline()
-                if deadline is None or deadline >= self.chain.now():
-                    if deadline is None:
-                        raise SimulationStuck(f"nothing moves and no deadline is pending: {self.stuck_report()}")
+                if deadline is None:
+                    raise SimulationStuck(f"nothing moves and no deadline is pending: {self.stuck_report()}")
+                if deadline >= self.chain.now():
                     self.advance(deadline - self.chain.now() + 1)
+                idle = 0
         raise SimulationStuck(f"not settled after {max_steps} steps: {self.stuck_report()}")
 
     def _next_deadline(self) -> int | None:

@@ -1,0 +1,50 @@
+"""Helpers of the end-to-end tests: small task args and a restartable app."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from harness.app import Application
+from harness.app_store import ProgressStore
+from harness.network import Network
+
+
+def small_args(prompt: str = "a lighthouse at dusk", images: int = 2, size: int = 64, **config: Any) -> dict[str, Any]:
+    """Task args that generate quickly (64x64 images)."""
+    return {
+        "base_model": "runwayml/stable-diffusion-v1-5",
+        "prompt": prompt,
+        "task_config": {"image_width": size, "image_height": size, "num_images": images, "seed": 42, **config},
+    }
+
+
+@pytest.fixture
+def args() -> dict[str, Any]:
+    return small_args()
+
+
+class Crash(Exception):
+    """Raised at an application checkpoint to simulate the process dying there."""
+
+
+def crash_at(app: Application, point: str) -> None:
+    def checkpoint(name: str, job: Any) -> None:
+        if name == point:
+            raise Crash(point)
+
+    app._checkpoint = checkpoint  # type: ignore[method-assign]
+
+
+def restart(network: Network, app: Application, store_path: Any) -> Application:
+    """Replace `app` by a new process of the same wallet reading the same progress file."""
+    again = Application(
+        network.contracts,
+        app.account,
+        network.relay_client(app.name + "'"),
+        store=ProgressStore(store_path),
+        name=app.name + "'",
+    )
+    network.apps[network.apps.index(app)] = again
+    return again

@@ -7,6 +7,7 @@ care which backend it runs on.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from eth_typing import Hash32
@@ -28,7 +29,7 @@ class EvmBackend(Protocol):
     def revert(self, w3: Web3, snapshot_id: Any) -> None: ...
 
 
-def _seeded_pyevm_backend(seed: int, genesis_timestamp: int) -> Any:
+def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None) -> Any:
     from eth_tester import PyEVMBackend
     from eth_tester.backends.pyevm.main import get_total_blob_gas
     from eth_utils import to_canonical_address
@@ -46,6 +47,9 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int) -> Any:
             params = PyEVMBackend._generate_genesis_params(
                 overrides={"timestamp": genesis_timestamp, "gas_limit": BLOCK_GAS_LIMIT}
             )
+            # H-net clients send legacy transactions priced at 1 wei: a base fee of
+            # 1 wei stays 1 wei while blocks are less than half full.
+            params["base_fee_per_gas"] = 1
             state = PyEVMBackend._generate_genesis_state(num_accounts=1)
             super().__init__(genesis_parameters=params, genesis_state=state)
             self.pin_pending_header()
@@ -53,6 +57,8 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int) -> Any:
         def pin_pending_header(self) -> None:
             parent = self.chain.get_canonical_head()
             stamp = self.next_timestamp if self.next_timestamp is not None else parent.timestamp + 1
+            if wall_clock is not None and self.next_timestamp is None:
+                stamp = max(stamp, wall_clock())
             self.chain.header = self.chain.header.copy(timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT)
 
         def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> tuple[bytes, ...]:
@@ -79,14 +85,24 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int) -> Any:
 
 
 class TesterBackend:
-    """The in-memory chain: eth-tester over py-evm, one block per transaction."""
+    """The in-memory chain: eth-tester over py-evm, one block per transaction.
 
-    def __init__(self, seed: int, genesis_timestamp: int) -> None:
+    By default blocks are one second apart whatever the wall clock says. With
+    `wall_clock` (the sandbox, where real clients compare deadlines with their own
+    clocks) a block is stamped no earlier than `wall_clock()`; call `refresh()`
+    before sending a transaction so its block gets the current time.
+    """
+
+    def __init__(self, seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None = None) -> None:
         from eth_tester import EthereumTester
 
-        self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp)
+        self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp, wall_clock)
         self.tester = EthereumTester(backend=self.pyevm)
         self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
+
+    def refresh(self) -> None:
+        """Re-stamp the pending block (it was stamped when the previous one was mined)."""
+        self.pyevm.pin_pending_header()
 
     def web3(self) -> Web3:
         from web3 import EthereumTesterProvider

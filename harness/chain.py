@@ -85,9 +85,12 @@ class Chain:
     # ------------------------------------------------------------ construction
 
     @classmethod
-    def in_memory(cls, seed: int = 0, genesis_timestamp: int = GENESIS_TIMESTAMP) -> Chain:
-        """A fresh in-memory chain whose blocks depend only on `seed` and what is sent."""
-        backend = TesterBackend(seed=seed, genesis_timestamp=genesis_timestamp)
+    def in_memory(
+        cls, seed: int = 0, genesis_timestamp: int = GENESIS_TIMESTAMP, wall_clock: Callable[[], int] | None = None
+    ) -> Chain:
+        """A fresh in-memory chain whose blocks depend only on `seed` and what is sent
+        (and, with `wall_clock`, on the time: see `TesterBackend`)."""
+        backend = TesterBackend(seed=seed, genesis_timestamp=genesis_timestamp, wall_clock=wall_clock)
         faucet = Account.from_key(backend.faucet_key)
         return cls(w3=backend.web3(), backend=backend, faucet=faucet, seed=seed)
 
@@ -164,6 +167,8 @@ class Chain:
 
     def send_signed(self, signed: SignedTransaction, label: str = "") -> TxReceipt:
         """Send a signed transaction; return the receipt or raise `RevertError`."""
+        if isinstance(self.backend, TesterBackend):
+            self.backend.refresh()
         try:
             tx_hash = self.w3.eth.send_raw_transaction(signed.raw)
         except Exception as exc:

@@ -67,6 +67,7 @@ class Network:
         chain: Chain | None = None,
         deployment: Deployment | None = None,
         generator: ImageGenerator | None = None,
+        relay: RelayService | None = None,
     ) -> None:
         self.seed = seed
         self.chain = chain or Chain.in_memory(seed=seed)
@@ -79,7 +80,7 @@ class Network:
         self._cursor = self.chain.block_number + 1
         self.ledger = Ledger(self.contracts, from_block=self._cursor)
 
-        self.relay = RelayService(ContractChainSource(self.contracts.task), MemoryStorage(), clock=self.chain.now)
+        self.relay = relay or RelayService(ContractChainSource(self.contracts.task), MemoryStorage(), clock=self.chain.now)
         self.relay_app = create_app(self.relay)
         self.faults = FaultInjector(self.relay_app)
         self.nodes: list[SimulatedNode] = []

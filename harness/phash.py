@@ -155,15 +155,15 @@ def _as_go_image(image: Image.Image, depth: int, colour_type: int) -> _Decoded:
 def _weights(out_size: int, in_size: int, bits: int) -> tuple[_FloatArray, _FloatArray]:
     """nfnt's createWeights8/16 for the Bilinear kernel, folded into a dense matrix.
 
-    Returns (matrix of shape (out_size, in_size), per-row weight sums), integers held
-    in float64. Taps outside the image are clamped to the edge pixel, so their weights
-    add up there.
+    Returns (matrix of shape (in_size, out_size), weight sum of each output), integers
+    held in float64. Taps outside the image are clamped to the edge pixel, so their
+    weights add up there.
     """
     scale = in_size / out_size  # float64(old) / float64(new), as calcFactors does
     taps = 2 * int(max(math.ceil(scale), 1))
     factor = min(1.0 / scale, 1.0)
     one = 256 if bits == 8 else 65536  # int16(k*256) or int32(k*65536)
-    matrix = np.zeros((out_size, in_size), dtype=np.float64)
+    matrix = np.zeros((in_size, out_size), dtype=np.float64)
     for y in range(out_size):
         centre = scale * (float(y) + 0.5) - 0.5
         start = int(centre) - taps // 2 + 1  # int() truncates toward zero, like Go
@@ -171,19 +171,29 @@ def _weights(out_size: int, in_size: int, bits: int) -> tuple[_FloatArray, _Floa
         for i in range(taps):
             distance = abs((centre - float(i)) * factor)
             if distance <= 1.0:
-                matrix[y, min(max(start + i, 0), in_size - 1)] += int((1.0 - distance) * one)
-    return matrix, matrix.sum(axis=1)
+                matrix[min(max(start + i, 0), in_size - 1), y] += int((1.0 - distance) * one)
+    return matrix, matrix.sum(axis=0)
+
+
+# Multiply-adds per BLAS call: small enough that OpenBLAS stays on one thread, whose
+# start-up costs more than it saves here and stalls badly on a busy machine.
+_GEMM_CHUNK = 1 << 18
 
 
 def _filter(samples: NDArray[np.generic], out_size: int, bits: int) -> _FloatArray:
     """One nfnt pass along the last axis of integer samples (integers in float64).
 
-    Exact: every product and partial sum is an integer far below 2**53, so BLAS can
+    Exact: every product and partial sum is an integer far below 2**53, so BLAS may
     add them in any order; floor division truncates as Go's does for values >= 0.
     """
     matrix, sums = _weights(out_size, samples.shape[-1], bits)
-    acc = samples.astype(np.float64, copy=False) @ matrix.T
-    return np.clip(np.floor_divide(acc, sums), 0, (1 << bits) - 1)
+    flat = np.ascontiguousarray(samples, dtype=np.float64).reshape(-1, samples.shape[-1])
+    acc = np.empty((flat.shape[0], out_size))
+    step = max(1, _GEMM_CHUNK // (flat.shape[1] * out_size))
+    for row in range(0, flat.shape[0], step):
+        np.matmul(flat[row : row + step], matrix, out=acc[row : row + step])
+    result = np.clip(np.floor_divide(acc, sums), 0, (1 << bits) - 1)
+    return result.reshape(*samples.shape[:-1], out_size)
 
 
 def _nrgba_rgba16(decoded: _Decoded) -> _IntArray:

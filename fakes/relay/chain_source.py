@@ -1,0 +1,37 @@
+"""Where the fake Relay reads the chain: a block head and the Task contract's events.
+
+`ChainSource` is all the service needs, so tests can feed it a scripted list of
+events and the sandbox can point it at any chain `harness.contracts` can reach.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from harness.contracts import TaskContract
+from harness.events import TaskEvent
+
+__all__ = ["ChainSource", "ContractChainSource"]
+
+
+class ChainSource(Protocol):
+    def head(self) -> int:
+        """The number of the latest block."""
+        ...
+
+    def events(self, from_block: int, to_block: int) -> list[TaskEvent]:
+        """The Task contract's events in blocks [from_block, to_block], in chain order."""
+        ...
+
+
+class ContractChainSource:
+    """A `ChainSource` over a deployed Task contract."""
+
+    def __init__(self, task: TaskContract) -> None:
+        self.task = task
+
+    def head(self) -> int:
+        return self.task.chain.block_number
+
+    def events(self, from_block: int, to_block: int) -> list[TaskEvent]:
+        return self.task.events_between(from_block, to_block)

@@ -1,0 +1,222 @@
+"""`Storage` in an SQLite file (stdlib sqlite3), so a restarted Relay keeps its state.
+
+Task ids are stored as decimal text: chain ids are uint256 and SQLite integers
+stop at 2**63. One connection is shared by the threads of the sandbox's server,
+guarded by a lock; writes outside `transaction()` commit at once.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from os import PathLike
+
+from harness.relay_client import RelayTaskStatus
+
+from fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
+
+__all__ = ["SqliteStorage"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (
+    key TEXT PRIMARY KEY,
+    value INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS tasks (
+    task_id TEXT PRIMARY KEY,
+    row_id INTEGER NOT NULL,
+    creator TEXT NOT NULL,
+    task_hash BLOB NOT NULL,
+    data_hash BLOB NOT NULL,
+    status INTEGER NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    task_args TEXT NOT NULL,
+    image_count INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS selected_nodes (
+    row_id INTEGER PRIMARY KEY,
+    task_id TEXT NOT NULL,
+    round INTEGER NOT NULL,
+    address TEXT NOT NULL,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    result BLOB NOT NULL,
+    is_result_selected INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS selected_nodes_task ON selected_nodes (task_id);
+CREATE TABLE IF NOT EXISTS images (
+    task_id TEXT NOT NULL,
+    idx INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (task_id, idx)
+);
+"""
+
+_CURSOR_KEY = "block_cursor"
+
+
+class SqliteStorage:
+    """`Storage` in the SQLite database file at `path` (created if missing)."""
+
+    def __init__(self, path: str | PathLike[str]) -> None:
+        self.path = path
+        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction
+        # spans exactly the service's `with storage.transaction()` block.
+        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        self._lock = threading.RLock()
+        self._depth = 0
+        with self._lock:
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.executescript(_SCHEMA)
+
+    # ------------------------------------------------------------ transactions
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._db.execute("BEGIN IMMEDIATE")
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            else:
+                self._db.execute("COMMIT")
+            finally:
+                self._depth = 0
+
+    # ------------------------------------------------------------ meta
+
+    def _meta(self, key: str) -> int | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key = ?", (key,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def _set_meta(self, key: str, value: int) -> None:
+        self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
+
+    def block_cursor(self) -> int | None:
+        with self._lock:
+            return self._meta(_CURSOR_KEY)
+
+    def set_block_cursor(self, block: int) -> None:
+        with self._lock:
+            self._set_meta(_CURSOR_KEY, block)
+
+    def next_row_id(self, kind: RowKind) -> int:
+        key = f"row_id:{kind.value}"
+        with self._lock, self.transaction():
+            value = (self._meta(key) or 0) + 1
+            self._set_meta(key, value)
+            return value
+
+    # ------------------------------------------------------------ tasks
+
+    def get_task(self, task_id: int) -> TaskRecord | None:
+        key = str(task_id)
+        with self._lock:
+            row = self._db.execute(
+                "SELECT row_id, creator, task_hash, data_hash, status, created_at, updated_at,"
+                " task_args, image_count FROM tasks WHERE task_id = ?",
+                (key,),
+            ).fetchone()
+            if row is None:
+                return None
+            nodes = self._db.execute(
+                "SELECT row_id, round, address, created_at, updated_at, result, is_result_selected"
+                " FROM selected_nodes WHERE task_id = ? ORDER BY round, row_id",
+                (key,),
+            ).fetchall()
+        row_id, creator, task_hash, data_hash, status, created_at, updated_at, task_args, image_count = row
+        return TaskRecord(
+            row_id=row_id,
+            task_id=task_id,
+            creator=creator,
+            task_hash=bytes(task_hash),
+            data_hash=bytes(data_hash),
+            status=RelayTaskStatus(status),
+            created_at=created_at,
+            updated_at=updated_at,
+            task_args=task_args,
+            image_count=image_count,
+            selected_nodes=tuple(
+                SelectedNodeRecord(
+                    row_id=n[0],
+                    round=n[1],
+                    address=n[2],
+                    created_at=n[3],
+                    updated_at=n[4],
+                    result=bytes(n[5]),
+                    is_result_selected=bool(n[6]),
+                )
+                for n in nodes
+            ),
+        )
+
+    def put_task(self, task: TaskRecord) -> None:
+        key = str(task.task_id)
+        with self._lock, self.transaction():
+            self._db.execute(
+                "INSERT OR REPLACE INTO tasks (task_id, row_id, creator, task_hash, data_hash, status,"
+                " created_at, updated_at, task_args, image_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    task.row_id,
+                    task.creator,
+                    task.task_hash,
+                    task.data_hash,
+                    int(task.status),
+                    task.created_at,
+                    task.updated_at,
+                    task.task_args,
+                    task.image_count,
+                ),
+            )
+            self._db.execute("DELETE FROM selected_nodes WHERE task_id = ?", (key,))
+            self._db.executemany(
+                "INSERT INTO selected_nodes (row_id, task_id, round, address, created_at, updated_at,"
+                " result, is_result_selected) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (n.row_id, key, n.round, n.address, n.created_at, n.updated_at, n.result, int(n.is_result_selected))
+                    for n in task.selected_nodes
+                ],
+            )
+
+    # ------------------------------------------------------------ images
+
+    def put_images(self, task_id: int, images: Sequence[bytes]) -> None:
+        key = str(task_id)
+        with self._lock, self.transaction():
+            self._db.execute("DELETE FROM images WHERE task_id = ?", (key,))
+            self._db.executemany(
+                "INSERT INTO images (task_id, idx, data) VALUES (?, ?, ?)",
+                [(key, index, bytes(image)) for index, image in enumerate(images)],
+            )
+
+    def get_image(self, task_id: int, index: int) -> bytes | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT data FROM images WHERE task_id = ? AND idx = ?", (str(task_id), index)
+            ).fetchone()
+        return None if row is None else bytes(row[0])
+
+    # ------------------------------------------------------------ lifecycle
+
+    def reset(self) -> None:
+        with self._lock, self.transaction():
+            for table in ("meta", "tasks", "selected_nodes", "images"):
+                self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()

@@ -1,0 +1,117 @@
+"""The two storages behave alike: records, images, cursor, row ids, transactions."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from fakes.relay import MemoryStorage, RowKind, SelectedNodeRecord, SqliteStorage, Storage, TaskRecord
+from harness.relay_client import RelayTaskStatus
+
+NODE = SelectedNodeRecord(row_id=7, round=0, address="0x" + "ab" * 20, created_at=5, updated_at=6)
+
+
+def _task(task_id: int = 3) -> TaskRecord:
+    # Row ids are unique per table, as the service allocates them.
+    first = NODE.row_id + 10 * (task_id % 1000)
+    return TaskRecord(
+        row_id=task_id % 1000,
+        task_id=task_id,
+        creator="0x" + "12" * 20,
+        task_hash=b"\x01" * 32,
+        data_hash=b"\x00" * 32,
+        status=RelayTaskStatus.CREATED,
+        created_at=100,
+        updated_at=101,
+        selected_nodes=(
+            dataclasses.replace(NODE, row_id=first),
+            dataclasses.replace(NODE, row_id=first + 1, round=1, result=b"\x00\xff" * 4, is_result_selected=True),
+        ),
+    )
+
+
+@pytest.fixture(params=["memory", "sqlite"])
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
+    made: Storage = MemoryStorage() if request.param == "memory" else SqliteStorage(tmp_path / "relay.db")
+    yield made
+    made.close()
+
+
+def test_empty(storage: Storage) -> None:
+    assert storage.block_cursor() is None
+    assert storage.get_task(1) is None
+    assert storage.get_image(1, 0) is None
+
+
+def test_a_task_round_trips(storage: Storage) -> None:
+    task = _task()
+    storage.put_task(task)
+    assert storage.get_task(3) == task
+    updated = dataclasses.replace(task, status=RelayTaskStatus.RESULTS_UPLOADED, task_args="{}", image_count=2)
+    storage.put_task(updated)
+    assert storage.get_task(3) == updated
+
+
+def test_task_ids_beyond_64_bits(storage: Storage) -> None:
+    task = _task(task_id=2**255 + 1)
+    storage.put_task(task)
+    assert storage.get_task(2**255 + 1) == task
+    assert storage.get_task(1) is None
+
+
+def test_row_ids_count_per_kind(storage: Storage) -> None:
+    assert [storage.next_row_id(RowKind.TASK) for _ in range(3)] == [1, 2, 3]
+    assert storage.next_row_id(RowKind.SELECTED_NODE) == 1
+
+
+def test_images(storage: Storage) -> None:
+    storage.put_images(3, [b"a", b"bb"])
+    assert (storage.get_image(3, 0), storage.get_image(3, 1), storage.get_image(3, 2)) == (b"a", b"bb", None)
+    storage.put_images(3, [b"c"])
+    assert (storage.get_image(3, 0), storage.get_image(3, 1)) == (b"c", None)
+
+
+def test_a_failed_transaction_leaves_nothing(storage: Storage) -> None:
+    storage.put_task(_task())
+    storage.set_block_cursor(10)
+    with pytest.raises(RuntimeError), storage.transaction():
+        storage.put_task(dataclasses.replace(_task(), status=RelayTaskStatus.ABORTED))
+        storage.put_task(_task(task_id=4))
+        storage.put_images(3, [b"x"])
+        storage.set_block_cursor(20)
+        storage.next_row_id(RowKind.TASK)
+        raise RuntimeError("half way")
+    assert storage.get_task(3) == _task()
+    assert storage.get_task(4) is None
+    assert storage.get_image(3, 0) is None
+    assert storage.block_cursor() == 10
+    assert storage.next_row_id(RowKind.TASK) == 1
+
+
+def test_reset(storage: Storage) -> None:
+    storage.put_task(_task())
+    storage.put_images(3, [b"x"])
+    storage.set_block_cursor(5)
+    storage.next_row_id(RowKind.TASK)
+    storage.reset()
+    assert (storage.get_task(3), storage.get_image(3, 0), storage.block_cursor()) == (None, None, None)
+    assert storage.next_row_id(RowKind.TASK) == 1
+
+
+def test_sqlite_keeps_everything_across_connections(tmp_path: Path) -> None:
+    path = tmp_path / "relay.db"
+    first = SqliteStorage(path)
+    first.put_task(_task())
+    first.put_images(3, [b"png"])
+    first.set_block_cursor(42)
+    first.next_row_id(RowKind.SELECTED_NODE)
+    first.close()
+    second = SqliteStorage(path)
+    assert second.get_task(3) == _task()
+    assert second.get_image(3, 0) == b"png"
+    assert second.block_cursor() == 42
+    assert second.next_row_id(RowKind.SELECTED_NODE) == 2
+    second.close()

@@ -23,7 +23,6 @@ import contextlib
 import re
 import socket
 import threading
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -211,29 +210,39 @@ class RunningRelay:
         return f"http://{self.host}:{self.port}"
 
 
+class _Server(uvicorn.Server):
+    """uvicorn's server, with an event for "start-up is over" (it has no hook for it)."""
+
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.startup_done = threading.Event()
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        try:
+            await super().startup(sockets=sockets)
+        finally:
+            self.startup_done.set()
+
+
 @contextlib.contextmanager
 def serve_relay(
     app: ASGIApp, host: str = "127.0.0.1", port: int = 0, *, startup_timeout: float = 10.0
 ) -> Iterator[RunningRelay]:
     """Serve `app` with uvicorn on `host`:`port` (0: a free port) in a background
     thread; stops the server and joins the thread on exit."""
+    # Bind here, so the port is known before uvicorn starts and nobody can take it.
     sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind((host, port))
     bound_port = sock.getsockname()[1]
-    config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
-    server = uvicorn.Server(config)
+    server = _Server(uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"relay:{bound_port}", daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + startup_timeout
-        # uvicorn offers no start-up event; `started` flips once it is listening.
-        while not server.started:
-            if not thread.is_alive():
-                raise RuntimeError("the Relay server stopped during start-up")
-            if time.monotonic() > deadline:
-                raise TimeoutError(f"the Relay server did not start within {startup_timeout} s")
-            time.sleep(0.005)
+        if not server.startup_done.wait(startup_timeout):
+            raise TimeoutError(f"the Relay server did not start within {startup_timeout} s")
+        if not server.started:
+            raise RuntimeError(f"the Relay server failed to start on {host}:{bound_port}")
         yield RunningRelay(host=host, port=bound_port)
     finally:
         server.should_exit = True

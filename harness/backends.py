@@ -11,7 +11,7 @@ from collections.abc import Callable
 from typing import Any, Protocol
 
 from eth_typing import Hash32
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.types import TxReceipt
 
@@ -59,7 +59,14 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
             stamp = self.next_timestamp if self.next_timestamp is not None else parent.timestamp + 1
             if wall_clock is not None and self.next_timestamp is None:
                 stamp = max(stamp, wall_clock())
-            self.chain.header = self.chain.header.copy(timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT)
+            # Transactions run against the pending header, so its prevrandao must be
+            # the mix hash the block is later mined with.
+            self.chain.header = self.chain.header.copy(
+                timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT, mix_hash=self.mix_hash(self.chain.header.block_number)
+            )
+
+        def mix_hash(self, number: int) -> bytes:
+            return keccak(f"hydrogen-harness-block:{seed}:{number}".encode())
 
         def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> tuple[bytes, ...]:
             hashes = []
@@ -67,7 +74,7 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
                 number = self.chain.header.block_number
                 kwargs: dict[str, Any] = {
                     "coinbase": coinbase if coinbase is not None else to_canonical_address("0x" + "00" * 20),
-                    "mix_hash": keccak(f"hydrogen-harness-block:{seed}:{number}".encode()),
+                    "mix_hash": self.mix_hash(number),
                     "blob_gas_used": sum(get_total_blob_gas(tx) for tx in self.chain.get_block().transactions),
                 }
                 block = self.chain.mine_block(**kwargs)
@@ -82,6 +89,28 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
             self.pin_pending_header()
 
     return SeededPyEVMBackend()
+
+
+def _topics_match(log_topics: list[bytes], wanted: list[Any] | None) -> bool:
+    """eth_getLogs topic matching: position by position, None is a wildcard and a
+    list means any of its entries."""
+    if not wanted:
+        return True
+    if len(wanted) > len(log_topics):
+        return False
+    for have, want in zip(log_topics, wanted):
+        if want is None:
+            continue
+        options = want if isinstance(want, (list, tuple)) else [want]
+        if not any(have == _as_bytes(option) for option in options):
+            return False
+    return True
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return bytes.fromhex(str(value).removeprefix("0x"))
 
 
 class TesterBackend:
@@ -99,6 +128,49 @@ class TesterBackend:
         self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp, wall_clock)
         self.tester = EthereumTester(backend=self.pyevm)
         self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
+        self._log_cache: dict[bytes, list[dict[str, Any]]] = {}
+
+    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
+        """eth_getLogs read straight from py-evm's receipts, cached per block hash.
+
+        eth-tester's own get_logs normalises every receipt in the range on each call
+        (about 10 ms for 10 blocks); nodes, the app and the Relay all poll logs, so
+        this is where a simulation spends its time unless blocks are indexed once.
+        """
+        chain = self.pyevm.chain
+        head = chain.get_canonical_head().block_number
+        found: list[dict[str, Any]] = []
+        for number in range(max(from_block, 0), min(to_block, head) + 1):
+            for log in self._block_logs(chain, number):
+                if log["address"].lower() in addresses and _topics_match(log["topics"], topics):
+                    found.append(log)
+        return found
+
+    def _block_logs(self, chain: Any, number: int) -> list[dict[str, Any]]:
+        block_hash = chain.chaindb.get_canonical_block_hash(number)
+        cached = self._log_cache.get(block_hash)
+        if cached is not None:
+            return cached
+        block = chain.get_block_by_hash(block_hash)
+        logs: list[dict[str, Any]] = []
+        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, block.get_receipts(chain.chaindb))):
+            for log in receipt.logs:
+                logs.append(
+                    {
+                        "address": to_checksum_address(log.address),
+                        "topics": [topic.to_bytes(32, "big") for topic in log.topics],
+                        "data": bytes(log.data),
+                        "blockNumber": number,
+                        "blockHash": block_hash,
+                        "transactionHash": tx.hash,
+                        "transactionIndex": tx_index,
+                        "logIndex": len(logs),
+                    }
+                )
+        if len(self._log_cache) > 50_000:
+            self._log_cache.clear()
+        self._log_cache[block_hash] = logs
+        return logs
 
     def refresh(self) -> None:
         """Re-stamp the pending block (it was stamped when the previous one was mined)."""

@@ -287,6 +287,10 @@ class Chain:
         return lambda: self.revert(snapshot_id)
 
     def logs(self, address: str | Sequence[str], from_block: int, to_block: int, topics: list[Any] | None = None) -> list[Any]:
+        """eth_getLogs for one address or several, topics as in JSON-RPC (None: any)."""
+        if isinstance(self.backend, TesterBackend):
+            addresses = {address.lower()} if isinstance(address, str) else {a.lower() for a in address}
+            return self.backend.logs(addresses, from_block, to_block, topics)
         params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": address}
         if topics:
             params["topics"] = topics

@@ -122,6 +122,8 @@ class TesterBackend:
     before sending a transaction so its block gets the current time.
     """
 
+    __test__ = False  # not a pytest test class, despite the name
+
     def __init__(self, seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None = None) -> None:
         from eth_tester import EthereumTester
 

@@ -2,19 +2,18 @@
 
 Predicting a pick with getSelectedNode. A createTask sent now is mined in the next
 block, N+1, and its selection seed mixes `blockhash(N)`, the hashes, the round and
-`block.prevrandao` (0 for transactions on the in-memory chain). An `eth_call` at
-"pending" runs in exactly that environment (number N+1, parent N, the pending
-header's prevrandao 0, the state after N), so `getSelectedNode(...)` called at
-"pending" in the block before equals the pick, as long as nothing else is mined in
-between: that is what is checked here. A call at "latest" (what
-`TaskContract.selected_node` does) runs in block N's environment instead: parent
-N-1, so it can only describe a createTask mined in block N; and on this backend it
-does not even do that, because it sees block N's recorded mixHash as prevrandao
-while N's transactions ran with 0 (the xfail test below).
+`block.prevrandao` (the in-memory chain's seeded mix hash of block N+1, which the
+pending header carries). An `eth_call` at "pending" runs in exactly that
+environment (number N+1, parent N, that prevrandao, the state after N), so
+`getSelectedNode(...)` called at "pending" in the block before equals the pick,
+as long as nothing else is mined in between: that is what is checked here. A call
+at "latest" (what `TaskContract.selected_node` does) runs in block N's environment
+instead (parent N-1, N's prevrandao): it names what a createTask mined *in* block N
+picked, not what the next one will pick (see the last-but-one test).
 
 Uniformity: with --hydrogen-seed 0 (the default) the test accounts have fixed keys,
 so the blocks and the picks are the same on every run, whatever ran before; the
-p-values are then 0.77, 0.64 and 0.11 for rounds 0-2 and 0.64 for the triples.
+p-values are then 0.27, 0.23 and 0.64 for rounds 0-2 and 0.11 for the triples.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from harness.backends import TesterBackend
+from harness import backends
 from harness.contracts import CreatedTask, Deployment
 from harness.protocol import CNX, ZERO_HASH, NodeStatus
 from tests.contracts.helpers import HONEST, STAKE, JoinNodes, RunningTask, assert_invariants, start_task
@@ -205,8 +204,8 @@ def test_view_at_latest_matches_a_create_task_mined_in_that_block(contracts: Dep
     must name the node a createTask mined in block N picked: same parent hash, same
     state, same prevrandao. Block N is mined twice from one snapshot: once with the
     createTask, once empty (same number, so the same seeded mixHash)."""
-    if not isinstance(contracts.chain.backend, TesterBackend):
-        pytest.skip("about the in-memory backend")
+    if not isinstance(contracts.chain.backend, backends.TesterBackend):
+        pytest.skip("only the seeded in-memory chain mines both blocks N with one prevrandao")
     join_nodes(8)
     task_hash = bytes(range(32))
     snapshot = contracts.chain.snapshot()

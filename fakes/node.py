@@ -113,8 +113,7 @@ class SimulatedNode:
         for event in events:
             if isinstance(event, TaskCreated):
                 if event.selected_node == self.address and event.task_id not in self.tasks:
-                    deadline = self.deployment.task.get_task(event.task_id).timeout
-                    self.tasks[event.task_id] = NodeTask(event.task_id, event.round, deadline)
+                    self.tasks[event.task_id] = NodeTask(event.task_id, event.round, self._deadline(event))
                 continue
             task = self.tasks.get(event.task_id)
             if task is None:
@@ -125,6 +124,12 @@ class SimulatedNode:
                 task.result_node = event.result_node
             elif isinstance(event, TaskAborted):
                 task.aborted = event.reason
+
+    def _deadline(self, event: TaskCreated) -> int:
+        # createTask set timeout = its block's timestamp + the timeout parameter; two
+        # cheap reads instead of the whole getTask tuple.
+        block = self.deployment.chain.w3.eth.get_block(event.block_number)
+        return int(block["timestamp"]) + self.deployment.task.timeout(block=event.block_number)
 
     # ------------------------------------------------------------ stepping
 

@@ -61,9 +61,11 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
                 stamp = max(stamp, wall_clock())
             # Transactions run against the pending header, so its prevrandao must be
             # the mix hash the block is later mined with.
-            self.chain.header = self.chain.header.copy(
-                timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT, mix_hash=self.mix_hash(self.chain.header.block_number)
-            )
+            header = self.chain.header
+            mix_hash = self.mix_hash(header.block_number)
+            if (header.timestamp, header.gas_limit, header.mix_hash) == (stamp, BLOCK_GAS_LIMIT, mix_hash):
+                return  # a new header object would make py-evm rebuild its VM state
+            self.chain.header = header.copy(timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT, mix_hash=mix_hash)
 
         def mix_hash(self, number: int) -> bytes:
             return keccak(f"hydrogen-harness-block:{seed}:{number}".encode())
@@ -127,6 +129,7 @@ class TesterBackend:
     def __init__(self, seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None = None) -> None:
         from eth_tester import EthereumTester
 
+        self.wall_clock = wall_clock
         self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp, wall_clock)
         self.tester = EthereumTester(backend=self.pyevm)
         self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
@@ -174,9 +177,16 @@ class TesterBackend:
         self._log_cache[block_hash] = logs
         return logs
 
+    def head(self) -> tuple[int, int]:
+        """Number and timestamp of the latest mined block."""
+        header = self.pyevm.chain.get_canonical_head()
+        return int(header.block_number), int(header.timestamp)
+
     def refresh(self) -> None:
-        """Re-stamp the pending block (it was stamped when the previous one was mined)."""
-        self.pyevm.pin_pending_header()
+        """Re-stamp the pending block with the wall clock (it was stamped when the
+        previous block was mined); nothing to do on the harness clock."""
+        if self.wall_clock is not None:
+            self.pyevm.pin_pending_header()
 
     def web3(self) -> Web3:
         from web3 import EthereumTesterProvider

@@ -162,8 +162,8 @@ class TaskContract(_Binding):
     def distance_threshold(self) -> int:
         return int(self._call("distanceThreshold"))
 
-    def timeout(self) -> int:
-        return int(self._call("timeout"))
+    def timeout(self, block: int | str = "latest") -> int:
+        return int(self._call("timeout", block=block))
 
     def total_tasks(self) -> int:
         return int(self._call("totalTasks"))

@@ -1,0 +1,1 @@
+"""Benchmarks of hydrogen-harness (`make bench`) and the mutation check (`make mutation`)."""

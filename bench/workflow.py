@@ -1,0 +1,125 @@
+"""Workflow throughput: full tasks through the simulated network, against the floor
+of the same transactions sent bare through web3 to the same kind of chain."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from eth_account.signers.local import LocalAccount
+
+from bench.measure import Figure
+from harness.chain import Chain
+from harness.contracts import deploy
+from harness.network import Network
+from harness.protocol import CNX, commitment_of
+
+__all__ = ["bench_workflow"]
+
+ARGS: dict[str, Any] = {
+    "base_model": "runwayml/stable-diffusion-v1-5",
+    "prompt": "bench",
+    "task_config": {"num_images": 1, "image_width": 64, "image_height": 64},
+}
+
+
+def _workflow_run(network: Network, tasks: int, offset: int) -> tuple[int, int, float]:
+    app = network.apps[0]
+    first_block = network.chain.block_number
+    start = time.perf_counter()
+    for i in range(tasks):
+        key = app.submit({**ARGS, "prompt": f"bench {offset + i}"})
+        network.settle()
+        assert app.store.jobs[key].phase.value == "completed", app.store.jobs[key]
+    seconds = time.perf_counter() - start
+    return tasks, network.chain.block_number - first_block, seconds
+
+
+def _bare_run(tasks: int, offset: int, state: dict[str, Any]) -> tuple[int, int, float]:
+    """approve, createTask, 3 commits, 3 disclosures, report: web3 and nothing else."""
+    chain: Chain = state["chain"]
+    w3 = chain.w3
+    token, task = state["token"], state["task"]
+    app: LocalAccount = state["app"]
+    nodes: dict[str, LocalAccount] = state["nodes"]
+    nonces: dict[str, int] = state["nonces"]
+    created_topic = state["created_topic"]
+
+    def send(account: LocalAccount, to: str, data: str) -> Any:
+        tx = {
+            "chainId": chain.chain_id,
+            "nonce": nonces[account.address],
+            "gas": 1_500_000,
+            "maxFeePerGas": 10**9,
+            "maxPriorityFeePerGas": 0,
+            "to": to,
+            "value": 0,
+            "data": data,
+        }
+        nonces[account.address] += 1
+        tx_hash = w3.eth.send_raw_transaction(account.sign_transaction(tx).raw_transaction)
+        receipt = w3.eth.get_transaction_receipt(tx_hash)
+        assert receipt["status"] == 1
+        return receipt
+
+    first_block = chain.block_number
+    start = time.perf_counter()
+    result = bytes(8)
+    for i in range(tasks):
+        send(app, token.address, token.encode_abi("approve", [task.address, 30 * CNX]))
+        receipt = send(app, task.address, task.encode_abi("createTask", [(offset + i).to_bytes(32, "big"), bytes(32)]))
+        created = [log for log in receipt["logs"] if bytes(log["topics"][0]) == created_topic]
+        task_id = int.from_bytes(bytes(created[0]["data"])[:32], "big")
+        selected = ["0x" + bytes(log["topics"][2])[-20:].hex() for log in created]
+        accounts = [nodes[a.lower()] for a in selected]
+        for round_, account in enumerate(accounts):
+            nonce = (offset * 10 + i * 3 + round_ + 1).to_bytes(32, "big")
+            send(account, task.address, task.encode_abi("submitTaskResultCommitment", [task_id, round_, commitment_of(result, nonce), nonce]))
+        for round_, account in enumerate(accounts):
+            send(account, task.address, task.encode_abi("discloseTaskResult", [task_id, round_, result]))
+        send(accounts[0], task.address, task.encode_abi("reportResultsUploaded", [task_id, 0]))
+    seconds = time.perf_counter() - start
+    return tasks, chain.block_number - first_block, seconds
+
+
+def _bare_state() -> dict[str, Any]:
+    chain = Chain.in_memory(seed=1)
+    deployment = deploy(chain)
+    nodes = [deployment.new_node() for _ in range(3)]
+    app = deployment.new_app(cnx=10**6 * CNX)
+    w3 = chain.w3
+    accounts = [app, *nodes]
+    return {
+        "chain": chain,
+        "token": deployment.token.contract,
+        "task": deployment.task.contract,
+        "app": app,
+        "nodes": {n.address.lower(): n for n in nodes},
+        "nonces": {a.address: w3.eth.get_transaction_count(a.address) for a in accounts},
+        "created_topic": deployment.task.codec.topics["TaskCreated"],
+    }
+
+
+def bench_workflow(tasks: int = 10, repeats: int = 3) -> dict[str, Figure]:
+    network = Network(seed=1, nodes=["honest"] * 3)
+    network.add_app(cnx=10**6 * CNX)
+    _workflow_run(network, 1, offset=10**6)  # warm-up: imports, caches, first compile
+    bare = _bare_state()
+    _bare_run(1, 10**6, bare)
+
+    workflow_runs: list[tuple[int, int, float]] = []
+    bare_runs: list[tuple[int, int, float]] = []
+    for repeat in range(repeats):
+        # Interleaved, so that machine load hits both sides alike.
+        workflow_runs.append(_workflow_run(network, tasks, offset=repeat * tasks))
+        bare_runs.append(_bare_run(tasks, repeat * tasks, bare))
+
+    def rates(runs: list[tuple[int, int, float]], index: int) -> list[float]:
+        return [run[index] / run[2] for run in runs]
+
+    return {
+        "workflow_tasks_per_s": Figure.median_of("workflow: tasks per second", "tasks/s", rates(workflow_runs, 0)),
+        "workflow_tx_per_s": Figure.median_of("workflow: transactions per second", "tx/s", rates(workflow_runs, 1)),
+        "bare_tasks_per_s": Figure.median_of("floor, bare web3: tasks per second", "tasks/s", rates(bare_runs, 0)),
+        "bare_tx_per_s": Figure.median_of("floor, bare web3: transactions per second", "tx/s", rates(bare_runs, 1)),
+    }

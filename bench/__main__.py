@@ -1,0 +1,125 @@
+"""`make bench`: every figure as one JSON object, then a readable table.
+
+Each figure is a median of several runs; ratio targets are computed against a
+floor measured in the same run. `--quick` shrinks every size for a smoke run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.gas import bench_gas
+from bench.scale import seconds_per_task_by_history, seconds_per_task_by_nodes
+from bench.workflow import bench_workflow
+
+SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox")
+
+
+def _workflow(quick: bool) -> dict[str, Any]:
+    figures = bench_workflow(tasks=3 if quick else 10, repeats=3)
+    ratio = figures["workflow_tx_per_s"].value / figures["bare_tx_per_s"].value
+    return {
+        **{key: figure.as_json() for key, figure in figures.items()},
+        "target": {"what": "workflow tx/s >= 0.8 x bare web3 tx/s", "ratio": round(ratio, 3), "holds": ratio >= 0.8},
+    }
+
+
+def _gas(quick: bool) -> dict[str, Any]:
+    counts = (10, 100) if quick else (10, 100, 1000)
+    steps, by_nodes = bench_gas(counts)
+    ratio = by_nodes[max(counts)] / by_nodes[10]
+    return {
+        "steps": vars(steps),
+        "create_task_by_nodes": {str(k): v for k, v in by_nodes.items()},
+        "target": {"what": f"createTask gas at {max(counts)} nodes <= 1.05 x at 10", "ratio": round(ratio, 4), "holds": ratio <= 1.05},
+    }
+
+
+def _scale(quick: bool) -> dict[str, Any]:
+    total = 100 if quick else 1000
+    history = seconds_per_task_by_history(total=total, marks=(10, 100, total) if total > 100 else (10, 100))
+    nodes = seconds_per_task_by_nodes((5, 50) if quick else (5, 50, 200))
+    ratio = history[total] / history[10]
+    return {
+        "seconds_per_task_by_history": {str(k): round(v, 4) for k, v in history.items()},
+        "seconds_per_task_by_nodes": {str(k): round(v, 4) for k, v in nodes.items()},
+        "target": {"what": f"seconds per task at task {total} <= 1.2 x at task 10", "ratio": round(ratio, 3), "holds": ratio <= 1.2},
+    }
+
+
+def _properties(quick: bool) -> dict[str, Any]:
+    try:
+        from bench.properties import bench_properties
+    except ImportError as exc:
+        return {"skipped": f"property benchmark unavailable: {exc}"}
+    return bench_properties(quick)
+
+
+def _sandbox(quick: bool) -> dict[str, Any]:
+    try:
+        from bench.sandbox import bench_sandbox
+    except ImportError as exc:
+        return {"skipped": f"sandbox benchmark unavailable: {exc}"}
+    return bench_sandbox(quick)
+
+
+RUNNERS = {"workflow": _workflow, "gas": _gas, "scale": _scale, "properties": _properties, "sandbox": _sandbox}
+
+
+def _table(results: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="hydrogen-harness benchmarks")
+    table.add_column("section")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+
+    def rows(section: str, data: Any, prefix: str = "") -> None:
+        for key, value in data.items():
+            if key == "target":
+                continue
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and "value" in value:
+                table.add_row(section, name, f"{value['value']:,.3f} {value['unit']}")
+            elif isinstance(value, dict):
+                rows(section, value, name + " ")
+            else:
+                table.add_row(section, name, f"{value:,}" if isinstance(value, (int, float)) else str(value))
+
+    for section, data in results.items():
+        rows(section, data)
+        target = data.get("target") if isinstance(data, dict) else None
+        if target:
+            verdict = "holds" if target["holds"] else "MISSED"
+            table.add_row(section, f"target: {target['what']}", f"{target['ratio']} ({verdict})")
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run of every benchmark")
+    parser.add_argument("--only", choices=SECTIONS, action="append", help="run only these sections")
+    parser.add_argument("--out", type=Path, default=Path("out/bench.json"), help="where to write the JSON too")
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {}
+    started = time.perf_counter()
+    for section in args.only or SECTIONS:
+        print(f"running {section} ...", file=sys.stderr, flush=True)
+        results[section] = RUNNERS[section](args.quick)
+    results["seconds"] = round(time.perf_counter() - started, 1)
+    text = json.dumps(results, indent=2)
+    print(text)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(text + "\n")
+    _table({k: v for k, v in results.items() if isinstance(v, dict)})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

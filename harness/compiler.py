@@ -17,7 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CompiledContract", "EVM_VERSION", "cache_dir", "compile_contract", "contract_source"]
+__all__ = ["CompiledContract", "EVM_VERSION", "cache_dir", "compile_contract", "contract_source", "sources_dir"]
 
 EVM_VERSION = "prague"
 CONTRACT_NAMES = ("CNX", "Node", "Task")
@@ -30,13 +30,13 @@ class CompiledContract:
     bytecode: bytes
 
 
-def _sources_dir() -> Path:
+def sources_dir() -> Path:
     return Path(str(resources.files("harness.contract_sources")))
 
 
 def contract_source(name: str) -> str:
     """The Vyper source of one of the reference contracts (CNX, Node, Task)."""
-    path = _sources_dir() / f"{name}.vy"
+    path = sources_dir() / f"{name}.vy"
     if not path.is_file():
         raise ValueError(f"unknown contract {name!r}: expected one of {', '.join(CONTRACT_NAMES)}")
     return path.read_text()
@@ -97,7 +97,7 @@ def compile_contract(name: str, source_dir: Path | None = None) -> CompiledContr
     `source_dir` lets a caller compile a modified copy of the contracts (the
     mutation check does); it defaults to the shipped sources.
     """
-    folder = source_dir or _sources_dir()
+    folder = source_dir or sources_dir()
     if not (folder / f"{name}.vy").is_file():
         raise ValueError(f"no contract {name!r} in {folder}")
     cached = cache_dir() / f"{name}-{_cache_key(name, folder)}.json"

@@ -23,7 +23,7 @@ from eth_account.signers.local import LocalAccount
 from harness.app_store import Job, JobPhase, ProgressStore
 from harness.chain import Chain
 from harness.contracts import Deployment
-from harness.events import TaskAborted, TaskSuccess
+from harness.events import TaskAborted, TaskCreated, TaskSuccess
 from harness.ledger import Ledger, MovementKind
 from harness.protocol import ROUNDS, ZERO_HASH
 from harness.relay_client import RelayAlreadyDone, RelayClient, RelayNotReady, RelayUnavailable
@@ -162,8 +162,7 @@ class Application:
         return alert
 
     def _max_fee_per_gas(self) -> int:
-        fees = self.chain._fees()
-        return int(fees.get("gasPrice", fees.get("maxFeePerGas", 0)))
+        return self.chain.max_fee_per_gas()
 
     def _require_funds(self, fee: int) -> None:
         cnx = self.deployment.token.balance_of(self.address)
@@ -265,12 +264,12 @@ class Application:
 
     def _created(self, job: Job, receipt: Any) -> None:
         task = self.deployment.task
-        created = [e for e in task.events(receipt) if type(e).__name__ == "TaskCreated"]
+        created = [e for e in task.events(receipt) if isinstance(e, TaskCreated)]
         if not created:
             self._fail(job, "createTask emitted no TaskCreated event")
             return
-        job.task_id = created[0].task_id  # type: ignore[union-attr]
-        job.selected_nodes = [e.selected_node for e in sorted(created, key=lambda e: e.round)]  # type: ignore[union-attr]
+        job.task_id = created[0].task_id
+        job.selected_nodes = [e.selected_node for e in sorted(created, key=lambda e: e.round)]
         job.created_block = int(receipt["blockNumber"])
         job.tx_hashes.append(job.create_tx_hash or "")
         info = task.get_task(job.task_id)

@@ -144,6 +144,11 @@ class Chain:
         self._nonces[address] = nonce + 1
         return nonce
 
+    def max_fee_per_gas(self) -> int:
+        """The most a transaction sent by `send` may pay per unit of gas."""
+        fees = self._fees()
+        return fees.get("gasPrice", fees.get("maxFeePerGas", 0))
+
     def _fees(self) -> dict[str, int]:
         if self.gas_price is not None:
             return {"gasPrice": self.gas_price}

@@ -1,0 +1,50 @@
+"""The pytest plugin as a user meets it: installed, registered by its entry point."""
+
+from __future__ import annotations
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+USER_TESTS = '''
+import pytest
+from harness.app import TaskOutcome
+
+ARGS = {"base_model": "runwayml/stable-diffusion-v1-5", "prompt": "a red fox in snow",
+        "task_config": {"num_images": 1, "image_width": 64, "image_height": 64}}
+
+def test_my_app(hydrogen_network):
+    app = hydrogen_network.add_app()
+    key = app.submit(ARGS)
+    hydrogen_network.settle()
+    assert app.result(key).outcome is TaskOutcome.SUCCESS
+
+@pytest.mark.hydrogen_nodes("honest", "cheater", "honest")
+def test_a_cheater_is_slashed(hydrogen_network):
+    app = hydrogen_network.add_app()
+    key = app.submit(ARGS)
+    hydrogen_network.settle()
+    assert app.result(key).refunds == 10 * 10**18
+
+def test_not_enough_nodes(hydrogen_contracts, hydrogen_expect_revert):
+    app = hydrogen_contracts.new_app(approve=30 * 10**18)
+    with hydrogen_expect_revert("Not enough nodes"):
+        hydrogen_contracts.task.create_task(app, b"\\x01" * 32)
+
+def test_isolated(hydrogen_contracts):
+    assert hydrogen_contracts.task.total_tasks() == 0
+'''
+
+
+def test_a_user_suite_runs_on_the_installed_plugin(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hydrogen-seed", "3")
+    result.assert_outcomes(passed=4)
+
+
+def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--fixtures")
+    text = result.stdout.str()
+    for fixture in ("hydrogen_network", "hydrogen_app", "hydrogen_nodes", "hydrogen_relay", "hydrogen_contracts", "hydrogen_chain"):
+        assert fixture in text
+    assert "isolated per test: every change is reverted when the test ends" in text

@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.sandbox_cli import add_sandbox_arguments, run_sandbox_command
+
 __all__ = ["main"]
 
 DEFAULT_MIX = "honest,honest,honest,jitter,cheater,honest"
@@ -46,6 +48,9 @@ def _build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--quiet", action="store_true", help="print only the summary line")
 
     commands.add_parser("contracts", help="compile the contracts and print their gas table")
+
+    sandbox = commands.add_parser("sandbox", help="serve the network on 127.0.0.1: JSON-RPC, Relay and simulated nodes")
+    add_sandbox_arguments(sandbox)
     return parser
 
 
@@ -85,6 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command == "simulate":
         return _simulate(args)
+    if args.command == "sandbox":
+        return run_sandbox_command(args)
     if args.command == "contracts":
         from harness.gas_report import print_gas_report
 

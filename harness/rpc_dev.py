@@ -1,0 +1,154 @@
+"""Dev methods of the sandbox's chain, under anvil's names and hardhat's aliases.
+
+evm_snapshot/evm_revert, evm_mine (optionally at a timestamp, or ganache's
+{timestamp, blocks}), anvil_mine/hardhat_mine (count, interval),
+evm_increaseTime and evm_setNextBlockTimestamp. Time is a `DevClock`: wall time
+plus an offset, which the in-memory chain stamps its blocks with.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from eth_tester.exceptions import SnapshotNotFound
+
+from harness.backends import TesterBackend
+from harness.chain import Chain
+from harness.rpc_errors import SERVER_ERROR, RpcError, expect_params
+from harness.rpc_evm import EvmReader
+from harness.rpc_wire import parse_bool, parse_quantity, quantity
+
+__all__ = ["DevClock", "DevMethods"]
+
+
+class DevClock:
+    """The chain's clock: wall time plus the offset the dev methods add.
+
+    Pass `clock.now` as the in-memory chain's `wall_clock`, so blocks are stamped
+    with it; evm_increaseTime moves it forward, evm_setNextBlockTimestamp and
+    evm_mine with a timestamp make it continue from that time, as anvil does.
+    """
+
+    def __init__(self, offset: int = 0, wall: Callable[[], float] = time.time) -> None:
+        self.offset = offset
+        self._wall = wall
+
+    def now(self) -> int:
+        return int(self._wall()) + self.offset
+
+    def advance(self, seconds: int) -> int:
+        """Add `seconds` to the offset; returns the whole offset."""
+        self.offset += seconds
+        return self.offset
+
+    def continue_from(self, timestamp: int) -> None:
+        self.offset = timestamp - int(self._wall())
+
+
+class DevMethods:
+    """The handlers of the dev methods over an in-memory `chain`."""
+
+    def __init__(self, chain: Chain, evm: EvmReader, clock: DevClock) -> None:
+        assert isinstance(chain.backend, TesterBackend)
+        self.chain = chain
+        self.backend: TesterBackend = chain.backend
+        self.evm = evm
+        self.clock = clock
+
+    def handlers(self) -> dict[str, Callable[[list[Any]], Any]]:
+        return {
+            "evm_snapshot": self._snapshot,
+            "anvil_snapshot": self._snapshot,
+            "evm_revert": self._revert,
+            "anvil_revert": self._revert,
+            "evm_mine": self._evm_mine,
+            "anvil_mine": self._anvil_mine,
+            "hardhat_mine": self._anvil_mine,
+            "evm_increaseTime": self._increase_time,
+            "anvil_increaseTime": self._increase_time,
+            "evm_setNextBlockTimestamp": self._set_next_timestamp,
+            "anvil_setNextBlockTimestamp": self._set_next_timestamp,
+            "anvil_getAutomine": lambda p: True,
+            "hardhat_getAutomine": lambda p: True,
+            "evm_setAutomine": self._set_automine,
+            "anvil_setAutomine": self._set_automine,
+        }
+
+    def _snapshot(self, params: list[Any]) -> str:
+        expect_params(params, 0)
+        return quantity(self.chain.snapshot())
+
+    def _revert(self, params: list[Any]) -> bool:
+        (raw,) = expect_params(params, 1)
+        try:
+            # Chain.revert also forgets the nonces it cached for in-process senders.
+            self.chain.revert(parse_quantity(raw, "snapshot id"))
+        except SnapshotNotFound:
+            return False
+        return True
+
+    def _latest_timestamp(self) -> int:
+        return int(self.evm.head().timestamp)
+
+    def _checked(self, timestamp: int) -> int:
+        latest = self._latest_timestamp()
+        if timestamp <= latest:
+            raise RpcError(SERVER_ERROR, f"timestamp {timestamp} is not after the latest block's timestamp {latest}")
+        return timestamp
+
+    def _mine_one(self, timestamp: int | None = None) -> None:
+        if timestamp is None:
+            self.backend.refresh()
+            self.backend.tester.mine_blocks(1)
+            return
+        self.clock.continue_from(self._checked(timestamp))
+        self.backend.mine_at(self.chain.w3, timestamp)
+
+    def _evm_mine(self, params: list[Any]) -> str:
+        (raw,) = expect_params(params, 0, 1)
+        blocks, timestamp = 1, None
+        if isinstance(raw, dict):  # ganache's {timestamp, blocks}
+            blocks = parse_quantity(raw.get("blocks", 1), "blocks")
+            timestamp = parse_quantity(raw["timestamp"], "timestamp") if raw.get("timestamp") is not None else None
+        elif raw is not None:
+            timestamp = parse_quantity(raw, "timestamp")
+        for index in range(blocks):
+            self._mine_one(timestamp if index == 0 else None)
+        return "0x0"
+
+    def _anvil_mine(self, params: list[Any]) -> None:
+        count_raw, interval_raw = expect_params(params, 0, 2)
+        count = parse_quantity(count_raw, "block count") if count_raw is not None else 1
+        interval = parse_quantity(interval_raw, "interval") if interval_raw is not None else None
+        for index in range(count):
+            if index and interval is not None:
+                self._mine_one(self._latest_timestamp() + max(interval, 1))
+            else:
+                self._mine_one()
+        return None
+
+    def _increase_time(self, params: list[Any]) -> int:
+        (raw,) = expect_params(params, 1)
+        seconds = parse_quantity(raw, "seconds")
+        # Blocks mined faster than one a second run ahead of the clock (each is one
+        # second after its parent): jump from the later of the two, so that the
+        # next block is `seconds` after the chain's own idea of now.
+        lead = max(0, self._latest_timestamp() - self.clock.now())
+        offset = self.clock.advance(lead + seconds)
+        self.backend.refresh()
+        return offset
+
+    def _set_next_timestamp(self, params: list[Any]) -> None:
+        (raw,) = expect_params(params, 1)
+        timestamp = self._checked(parse_quantity(raw, "timestamp"))
+        self.clock.continue_from(timestamp)
+        self.backend.set_next_timestamp(self.chain.w3, timestamp)
+        return None
+
+    def _set_automine(self, params: list[Any]) -> None:
+        (raw,) = expect_params(params, 1)
+        if not parse_bool(raw, "automine"):
+            raise RpcError(SERVER_ERROR, "the sandbox always mines each transaction as it arrives")
+        return None

@@ -1,0 +1,207 @@
+"""What the JSON-RPC endpoint reads straight from py-evm, where eth-tester falls short.
+
+- `eth_call`: eth-tester charges every call gas at 1 gwei (so an unfunded sender,
+  or the zero address clients use by default, cannot call a view) and hands back a
+  revert reason already decoded, losing the raw revert data. geth charges a call
+  only when the caller prices it, and returns the raw data; `execute_call` does
+  the same: an unpriced call runs with a zero gas price on a zero base fee.
+- `eth_getLogs`: eth-tester finds each receipt by scanning blocks back from the
+  head, so reading old blocks is quadratic; `block_logs` reads a block's receipts
+  directly (and caches them: a mined block never changes under its hash).
+- headers: eth-tester pads `extraData`, so block hashes recomputed by clients
+  would not match; `header` gives the real one.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from eth.abc import BlockHeaderAPI, ComputationAPI
+from eth.exceptions import HeaderNotFound, Revert, VMError
+from eth.vm.spoof import SpoofTransaction
+from eth_abi import decode as abi_decode
+from eth_utils import to_canonical_address
+
+__all__ = ["CallOutcome", "EvmReader", "LogQuery", "revert_reason"]
+
+_ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+_LOG_CACHE_BLOCKS = 4096
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """The result of a call: `output`, or a revert (`reverted`, `revert_data`,
+    `reason` when the data is an Error(string)), or another VM `error`."""
+
+    output: bytes = b""
+    reverted: bool = False
+    revert_data: bytes = b""
+    reason: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LogQuery:
+    """A log filter resolved to block numbers; `addresses` and topics as bytes."""
+
+    from_block: int
+    to_block: int
+    addresses: frozenset[bytes] | None
+    topics: tuple[tuple[bytes, ...] | None, ...]
+
+    def matches(self, log: Mapping[str, Any]) -> bool:
+        if self.addresses is not None and log["address"] not in self.addresses:
+            return False
+        topics = log["topics"]
+        for position, wanted in enumerate(self.topics):
+            if wanted is None:
+                continue
+            if position >= len(topics) or topics[position] not in wanted:
+                return False
+        return True
+
+
+def revert_reason(payload: bytes) -> str | None:
+    """The reason string of Error(string) revert data; None for any other data."""
+    if payload[:4] != _ERROR_SELECTOR:
+        return None
+    try:
+        (reason,) = abi_decode(["string"], payload[4:])
+    except Exception:  # malformed Error(string) data: keep the raw bytes only
+        return None
+    return str(reason)
+
+
+class EvmReader:
+    """Reads headers, logs and call results from an eth-tester PyEVMBackend."""
+
+    def __init__(self, pyevm: Any) -> None:
+        self._pyevm = pyevm
+        self._logs: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
+
+    @property
+    def _chain(self) -> Any:
+        return self._pyevm.chain
+
+    # ------------------------------------------------------------ headers
+
+    def head(self) -> BlockHeaderAPI:
+        """The latest mined block's header."""
+        return self._chain.get_canonical_head()
+
+    def pending_header(self) -> BlockHeaderAPI:
+        return self._chain.header
+
+    def header(self, number: int) -> BlockHeaderAPI | None:
+        try:
+            return self._chain.get_canonical_block_header_by_number(number)
+        except HeaderNotFound:
+            return None
+
+    def canonical_number(self, block_hash: bytes) -> int | None:
+        """The number of the canonical block with this hash (None if unknown or not canonical)."""
+        try:
+            header = self._chain.get_block_header_by_hash(block_hash)
+        except HeaderNotFound:
+            return None
+        canonical = self.header(header.block_number)
+        if canonical is None or canonical.hash != block_hash or header.block_number > self.head().block_number:
+            return None
+        return int(header.block_number)
+
+    # ------------------------------------------------------------ logs
+
+    def block_logs(self, number: int) -> list[dict[str, Any]]:
+        """Every log of a mined block, with block-wide log indexes, as eth-tester-style records."""
+        header = self.header(number)
+        if header is None:
+            return []
+        cached = self._logs.get(header.hash)
+        if cached is not None:
+            self._logs.move_to_end(header.hash)
+            return cached
+        block = self._chain.get_canonical_block_by_number(number)
+        receipts = block.get_receipts(self._chain.chaindb)
+        logs: list[dict[str, Any]] = []
+        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
+            for log in receipt.logs:
+                logs.append(
+                    {
+                        "address": bytes(log.address),
+                        "topics": [topic.to_bytes(32, "big") for topic in log.topics],
+                        "data": bytes(log.data),
+                        "block_number": number,
+                        "block_hash": header.hash,
+                        "transaction_hash": tx.hash,
+                        "transaction_index": tx_index,
+                        "log_index": len(logs),
+                    }
+                )
+        self._logs[header.hash] = logs
+        if len(self._logs) > _LOG_CACHE_BLOCKS:
+            self._logs.popitem(last=False)
+        return logs
+
+    def logs(self, query: LogQuery) -> list[dict[str, Any]]:
+        found: list[dict[str, Any]] = []
+        for number in range(query.from_block, query.to_block + 1):
+            found.extend(log for log in self.block_logs(number) if query.matches(log))
+        return found
+
+    # ------------------------------------------------------------ calls
+
+    def execute_call(self, fields: Mapping[str, Any], header: BlockHeaderAPI, priced: bool) -> CallOutcome:
+        """Run a call on the state after `header`'s block, in that block's context.
+
+        `fields` uses eth-tester's keys (from, to, data, gas, value, gas_price,
+        max_fee_per_gas, max_priority_fee_per_gas, nonce). Raises py-evm's
+        ValidationError for a call the sender cannot pay for (priced calls only).
+        """
+        if not priced:
+            header = header.copy(base_fee_per_gas=0)
+        vm = self._chain.get_vm(at_header=header)
+        state = vm.state
+        sender = to_canonical_address(fields["from"])
+        to = to_canonical_address(fields["to"]) if fields.get("to") else b""
+        payload = bytes.fromhex(str(fields.get("data", "0x"))[2:])
+        gas = min(int(fields.get("gas", header.gas_limit)), header.gas_limit)
+        nonce = int(fields.get("nonce", state.get_nonce(sender)))
+        value = int(fields.get("value", 0))
+        if "max_fee_per_gas" in fields or "max_priority_fee_per_gas" in fields:
+            tip = int(fields.get("max_priority_fee_per_gas", 0))
+            max_fee = int(fields.get("max_fee_per_gas", 2 * header.base_fee_per_gas + tip))
+            unsigned = vm.get_transaction_builder().new_unsigned_dynamic_fee_transaction(
+                chain_id=self._chain.chain_id,
+                nonce=nonce,
+                max_priority_fee_per_gas=tip,
+                max_fee_per_gas=max_fee,
+                gas=gas,
+                to=to,
+                value=value,
+                data=payload,
+                access_list=(),
+            )
+        else:
+            unsigned = vm.create_unsigned_transaction(
+                nonce=nonce, gas_price=int(fields.get("gas_price", 0)), gas=gas, to=to, value=value, data=payload
+            )
+        snapshot = state.snapshot()
+        try:
+            computation: ComputationAPI = state.apply_transaction(SpoofTransaction(unsigned, from_=sender))
+        finally:
+            state.revert(snapshot)
+        if computation.is_success:
+            return CallOutcome(output=bytes(computation.output))
+        error = computation.error
+        if isinstance(error, Revert):
+            raw = bytes(error.args[0]) if error.args and isinstance(error.args[0], (bytes, bytearray)) else b""
+            return CallOutcome(reverted=True, revert_data=raw, reason=revert_reason(raw))
+        return CallOutcome(error=_vm_error_text(error))
+
+
+def _vm_error_text(error: VMError) -> str:
+    text = str(error) or type(error).__name__
+    return text[0].lower() + text[1:] if text else text

@@ -1,0 +1,155 @@
+"""eth_getLogs and the filter methods, read straight from py-evm's receipts.
+
+Ranges follow geth: a bound beyond the head is clamped to it (a node polling
+from its cursor gets `[]`, not an error), an explicit `fromBlock` after an
+explicit `toBlock` is an error, `blockHash` selects one block. A log filter's
+changes are the matching logs of blocks mined since the last poll; after an
+evm_revert took the head back, polling resumes from the new head.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from eth_utils import to_canonical_address
+
+from harness.rpc_errors import SERVER_ERROR, RpcError, expect_params
+from harness.rpc_evm import EvmReader, LogQuery
+from harness.rpc_wire import (
+    FilterRequest,
+    data,
+    log_to_wire,
+    parse_filter,
+    parse_quantity,
+    quantity,
+)
+
+__all__ = ["LogMethods"]
+
+
+@dataclass
+class _LogFilter:
+    request: FilterRequest
+    cursor: int  # the next block whose logs are "changes"
+
+
+@dataclass
+class _BlockFilter:
+    cursor: int  # -1: a pending-transaction filter, which never sees anything
+
+
+class LogMethods:
+    """eth_getLogs, eth_newFilter, eth_newBlockFilter, eth_getFilterChanges, ..."""
+
+    def __init__(self, evm: EvmReader) -> None:
+        self.evm = evm
+        self._filters: dict[int, _LogFilter | _BlockFilter] = {}
+        self._next_filter = 1
+
+    def handlers(self) -> dict[str, Callable[[list[Any]], Any]]:
+        return {
+            "eth_getLogs": self._logs,
+            "eth_newFilter": self._new_filter,
+            "eth_newBlockFilter": self._new_block_filter,
+            "eth_newPendingTransactionFilter": self._new_pending_filter,
+            "eth_getFilterChanges": self._filter_changes,
+            "eth_getFilterLogs": self._filter_logs,
+            "eth_uninstallFilter": self._uninstall_filter,
+        }
+
+    def _head(self) -> int:
+        return int(self.evm.head().block_number)
+
+    def _query(self, request: FilterRequest, from_floor: int | None = None) -> LogQuery | None:
+        """Resolve a filter to a block range clamped to the head (None: nothing to read)."""
+        head = self._head()
+        if request.block_hash is not None:
+            number = self.evm.canonical_number(bytes.fromhex(request.block_hash[2:]))
+            if number is None:
+                raise RpcError(SERVER_ERROR, f"unknown block {request.block_hash}")
+            start = end = number
+        else:
+            start = _bound(request.from_block, head)
+            end = _bound(request.to_block, head)
+            if isinstance(request.from_block, int) and isinstance(request.to_block, int) and start > end:
+                raise RpcError(SERVER_ERROR, "invalid block range params")
+        if from_floor is not None:
+            start = max(start, from_floor)
+        end = min(end, head)
+        if start > end:
+            return None
+        addresses = frozenset(to_canonical_address(a) for a in request.addresses) if request.addresses else None
+        topics = tuple(
+            None if t is None else tuple(bytes.fromhex(x[2:]) for x in (t if isinstance(t, list) else [t]))
+            for t in (request.topics or [])
+        )
+        return LogQuery(from_block=start, to_block=end, addresses=addresses, topics=topics)
+
+    def _read(self, query: LogQuery | None) -> list[dict[str, Any]]:
+        return [log_to_wire(log) for log in self.evm.logs(query)] if query is not None else []
+
+    def _logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        (raw,) = expect_params(params, 1)
+        return self._read(self._query(parse_filter(raw)))
+
+    def _add(self, item: _LogFilter | _BlockFilter) -> str:
+        filter_id = self._next_filter
+        self._next_filter += 1
+        self._filters[filter_id] = item
+        return quantity(filter_id)
+
+    def _new_filter(self, params: list[Any]) -> str:
+        (raw,) = expect_params(params, 1)
+        request = parse_filter(raw)
+        self._query(request)  # refuse a bad range now rather than at the first poll
+        return self._add(_LogFilter(request, cursor=self._head() + 1))
+
+    def _new_block_filter(self, params: list[Any]) -> str:
+        expect_params(params, 0)
+        return self._add(_BlockFilter(cursor=self._head() + 1))
+
+    def _new_pending_filter(self, params: list[Any]) -> str:
+        expect_params(params, 0)
+        # Transactions are mined as they arrive: no pending transaction is ever seen.
+        return self._add(_BlockFilter(cursor=-1))
+
+    def _filter(self, raw: Any) -> _LogFilter | _BlockFilter:
+        item = self._filters.get(parse_quantity(raw, "filter id"))
+        if item is None:
+            raise RpcError(SERVER_ERROR, "filter not found")
+        return item
+
+    def _filter_changes(self, params: list[Any]) -> list[Any]:
+        (raw,) = expect_params(params, 1)
+        item = self._filter(raw)
+        if item.cursor == -1:
+            return []
+        head = self._head()
+        start = min(item.cursor, head + 1)  # after an evm_revert the head may be behind
+        item.cursor = head + 1
+        if isinstance(item, _BlockFilter):
+            headers = (self.evm.header(n) for n in range(start, head + 1))
+            return [data(h.hash) for h in headers if h is not None]
+        return self._read(self._query(item.request, from_floor=start))
+
+    def _filter_logs(self, params: list[Any]) -> list[dict[str, Any]]:
+        (raw,) = expect_params(params, 1)
+        item = self._filter(raw)
+        if not isinstance(item, _LogFilter):
+            raise RpcError(SERVER_ERROR, "filter not found")
+        return self._read(self._query(item.request))
+
+    def _uninstall_filter(self, params: list[Any]) -> bool:
+        (raw,) = expect_params(params, 1)
+        return self._filters.pop(parse_quantity(raw, "filter id"), None) is not None
+
+
+def _bound(value: str | int | None, head: int) -> int:
+    if value is None or value in ("latest", "pending", "safe", "finalized"):
+        return head
+    if value == "earliest":
+        return 0
+    assert isinstance(value, int)
+    return value

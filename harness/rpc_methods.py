@@ -1,0 +1,377 @@
+"""The JSON-RPC methods the sandbox serves over the in-memory chain.
+
+`EthRpc.call(method, params)` answers one request in the wire format of geth
+(see `rpc_wire`), raising `RpcError` with geth's codes and messages, so that
+web3.py, ethers and go-ethereum clients cannot tell the sandbox from a node:
+
+- the standard methods H-net's node and app use (PROTOCOL.md 7) and the ones
+  client libraries call on their own (fee estimates, filters, block lookups);
+- reverts as geth reports them: code 3, "execution reverted: <reason>", and the
+  raw revert data (the Error(string) payload) in `data`;
+- dev methods under anvil's and hardhat's names: evm_snapshot/evm_revert,
+  evm_mine, evm_increaseTime, evm_setNextBlockTimestamp, anvil_mine/hardhat_mine.
+
+eth-tester is not thread-safe, so every call runs under one lock, which the
+sandbox shares with everything else that touches the chain. Functions in
+`on_revert` run after a successful evm_revert, outside the lock (the sandbox
+resets its Relay and nodes there).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from eth.exceptions import Revert
+from eth_tester.exceptions import BlockNotFound, TransactionFailed, TransactionNotFound
+from eth_tester.exceptions import ValidationError as TesterValidationError
+from eth_utils import keccak
+from eth_utils.exceptions import ValidationError as EvmValidationError
+
+from harness.backends import TesterBackend
+from harness.chain import Chain
+from harness.rpc_dev import DevClock, DevMethods
+from harness.rpc_errors import (
+    INVALID_PARAMS,
+    METHOD_NOT_FOUND,
+    SERVER_ERROR,
+    RpcError,
+    expect_params,
+    revert_error,
+    transaction_refused,
+)
+from harness.rpc_evm import EvmReader
+from harness.rpc_logs import LogMethods
+from harness.rpc_wire import (
+    WireError,
+    block_to_wire,
+    data,
+    parse_address,
+    parse_block_id,
+    parse_bool,
+    parse_call,
+    parse_data,
+    parse_hash,
+    parse_quantity,
+    quantity,
+    receipt_to_wire,
+    transaction_to_wire,
+)
+
+__all__ = ["CLIENT_VERSION", "EthRpc"]
+
+CLIENT_VERSION = "hydrogen-harness/v0.1.0/python/eth-tester"
+GAS_PRICE = 1  # wei: the chain's base fee, which stays at 1 wei (see harness.backends)
+_REVERT_METHODS = ("evm_revert", "anvil_revert")
+
+
+class EthRpc:
+    """See the module docstring. `chain` must be an in-memory chain."""
+
+    def __init__(self, chain: Chain, *, lock: threading.RLock | None = None, clock: DevClock | None = None) -> None:
+        if not isinstance(chain.backend, TesterBackend):
+            raise TypeError("EthRpc serves the in-memory chain; a JSON-RPC chain is already served by its node")
+        self.chain = chain
+        self.backend: TesterBackend = chain.backend
+        self.tester = chain.backend.tester
+        self.evm = EvmReader(chain.backend.pyevm)
+        self.lock = lock if lock is not None else threading.RLock()
+        self.clock = clock or DevClock()
+        self.on_revert: list[Callable[[], None]] = []
+        self._handlers: dict[str, Callable[[list[Any]], Any]] = {
+            # node identity
+            "web3_clientVersion": lambda p: CLIENT_VERSION,
+            "web3_sha3": lambda p: data(keccak(hexstr=parse_data(expect_params(p, 1)[0]))),
+            "net_version": lambda p: str(self.chain.chain_id),
+            "net_listening": lambda p: True,
+            "net_peerCount": lambda p: "0x0",
+            "eth_chainId": lambda p: quantity(self.chain.chain_id),
+            "eth_syncing": lambda p: False,
+            "eth_mining": lambda p: False,
+            "eth_hashrate": lambda p: "0x0",
+            "eth_coinbase": lambda p: "0x" + "00" * 20,
+            "eth_accounts": lambda p: [],
+            # fees
+            "eth_gasPrice": lambda p: quantity(GAS_PRICE),
+            "eth_maxPriorityFeePerGas": lambda p: quantity(0),
+            "eth_blobBaseFee": lambda p: quantity(1),
+            "eth_feeHistory": self._fee_history,
+            # blocks
+            "eth_blockNumber": lambda p: quantity(self.evm.head().block_number),
+            "eth_getBlockByNumber": self._block_by_number,
+            "eth_getBlockByHash": self._block_by_hash,
+            "eth_getBlockTransactionCountByNumber": self._tx_count_by_number,
+            "eth_getBlockTransactionCountByHash": self._tx_count_by_hash,
+            "eth_getBlockReceipts": self._block_receipts,
+            "eth_getUncleCountByBlockNumber": lambda p: "0x0",
+            "eth_getUncleCountByBlockHash": lambda p: "0x0",
+            # state
+            "eth_getBalance": self._balance,
+            "eth_getCode": self._code,
+            "eth_getStorageAt": self._storage,
+            "eth_getTransactionCount": self._nonce,
+            # transactions
+            "eth_sendRawTransaction": self._send_raw,
+            "eth_sendTransaction": self._send_unsigned,
+            "eth_getTransactionByHash": self._tx_by_hash,
+            "eth_getTransactionByBlockNumberAndIndex": self._tx_by_number_and_index,
+            "eth_getTransactionByBlockHashAndIndex": self._tx_by_hash_and_index,
+            "eth_getTransactionReceipt": self._receipt,
+            "eth_call": self._call,
+            "eth_estimateGas": self._estimate_gas,
+        }
+        self._handlers.update(LogMethods(self.evm).handlers())
+        self._handlers.update(DevMethods(chain, self.evm, self.clock).handlers())
+
+    @property
+    def methods(self) -> list[str]:
+        return sorted(self._handlers)
+
+    def call(self, method: str, params: Any = None) -> Any:
+        """Answer one request: the result in wire format, or `RpcError`."""
+        handler = self._handlers.get(method)
+        if handler is None:
+            raise RpcError(METHOD_NOT_FOUND, f"the method {method} does not exist/is not available")
+        if params is None:
+            params = []
+        if not isinstance(params, list):
+            raise RpcError(INVALID_PARAMS, "params must be an array (named params are not supported)")
+        try:
+            with self.lock:
+                result = handler(params)
+        except WireError as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid params: {exc}") from None
+        except TesterValidationError as exc:
+            raise RpcError(INVALID_PARAMS, f"invalid params: {exc}") from None
+        except BlockNotFound:
+            raise RpcError(SERVER_ERROR, "header not found") from None
+        if method in _REVERT_METHODS and result is True:
+            for hook in list(self.on_revert):
+                hook()
+        return result
+
+    # ------------------------------------------------------------ block ids
+
+    def _head(self) -> int:
+        return int(self.evm.head().block_number)
+
+    def _number(self, raw: Any, default: str = "latest") -> int:
+        """A block id resolved to a mined block's number (tags: the head; pending: the head too)."""
+        block = parse_block_id(raw, default)
+        if isinstance(block, dict):
+            number = self.evm.canonical_number(bytes.fromhex(block["blockHash"][2:]))
+            if number is None:
+                raise RpcError(SERVER_ERROR, f"header for hash {block['blockHash']} not found")
+            return number
+        if block == "earliest":
+            return 0
+        if isinstance(block, str):
+            return self._head()
+        if block > self._head():
+            raise RpcError(SERVER_ERROR, "header not found")
+        return block
+
+    def _state_block(self, raw: Any) -> str | int:
+        """A block id for eth-tester's state getters, which take tags and mined block numbers."""
+        block = parse_block_id(raw)
+        return block if isinstance(block, str) else self._number(raw)
+
+    # ------------------------------------------------------------ blocks
+
+    def _block_at(self, number: int, full: bool) -> dict[str, Any]:
+        block = self.tester.get_block_by_number(number, full)
+        header = self.evm.header(number)
+        return block_to_wire(block, extra_data=header.extra_data if header is not None else None)
+
+    def _block_by_number(self, params: list[Any]) -> dict[str, Any] | None:
+        raw, full = expect_params(params, 1, 1)
+        full = parse_bool(full, "full transactions") if full is not None else False
+        if parse_block_id(raw) == "pending":
+            block = self.tester.get_block_by_number("pending", full)
+            return block_to_wire(block, extra_data=self.evm.pending_header().extra_data, pending=True)
+        try:
+            number = self._number(raw)
+        except RpcError:
+            return None  # geth answers null for a block it does not have
+        return self._block_at(number, full)
+
+    def _block_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
+        raw, full = expect_params(params, 1, 1)
+        number = self.evm.canonical_number(bytes.fromhex(parse_hash(raw, "block hash")[2:]))
+        if number is None:
+            return None
+        return self._block_at(number, parse_bool(full, "full transactions") if full is not None else False)
+
+    def _tx_count_by_number(self, params: list[Any]) -> str | None:
+        block = self._block_by_number([expect_params(params, 1)[0], False])
+        return quantity(len(block["transactions"])) if block is not None else None
+
+    def _tx_count_by_hash(self, params: list[Any]) -> str | None:
+        block = self._block_by_hash([expect_params(params, 1)[0], False])
+        return quantity(len(block["transactions"])) if block is not None else None
+
+    def _block_receipts(self, params: list[Any]) -> list[dict[str, Any]] | None:
+        (raw,) = expect_params(params, 1)
+        try:
+            number = self._number(raw)
+        except RpcError:
+            return None
+        hashes = self.tester.get_block_by_number(number, False)["transactions"]
+        return [receipt_to_wire(self.tester.get_transaction_receipt(h)) for h in hashes]
+
+    def _fee_history(self, params: list[Any]) -> dict[str, Any]:
+        count_raw, newest_raw, percentiles_raw = expect_params(params, 2, 1)
+        count = parse_quantity(count_raw, "block count")
+        newest = self._number(newest_raw)
+        percentiles = [float(p) for p in (percentiles_raw or [])]
+        if any(not 0 <= p <= 100 for p in percentiles) or percentiles != sorted(percentiles):
+            raise RpcError(INVALID_PARAMS, "reward percentiles must rise from 0 to 100")
+        count = min(count, 1024, newest + 1)
+        if count == 0:
+            return {"oldestBlock": quantity(0), "baseFeePerGas": [], "gasUsedRatio": []}
+        oldest = newest - count + 1
+        headers = [self.evm.header(n) for n in range(oldest, newest + 1)]
+        following = self.evm.header(newest + 1) or self.evm.pending_header()
+        history: dict[str, Any] = {
+            "oldestBlock": quantity(oldest),
+            "baseFeePerGas": [quantity(h.base_fee_per_gas) for h in headers] + [quantity(following.base_fee_per_gas)],
+            "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
+        }
+        if percentiles:
+            history["reward"] = [self._rewards(h.block_number, h.base_fee_per_gas, percentiles) for h in headers]
+        return history
+
+    def _rewards(self, number: int, base_fee: int, percentiles: list[float]) -> list[str]:
+        """Tips paid at each gas-weighted percentile of a block, as geth computes them."""
+        hashes = self.tester.get_block_by_number(number, False)["transactions"]
+        paid = []
+        for tx_hash in hashes:
+            receipt = self.tester.get_transaction_receipt(tx_hash)
+            paid.append((int(receipt.get("effective_gas_price") or 0) - base_fee, int(receipt["gas_used"])))
+        if not paid:
+            return [quantity(0)] * len(percentiles)
+        paid.sort()
+        total = sum(gas for _, gas in paid)
+        rewards = []
+        index, used = 0, paid[0][1]
+        for p in percentiles:
+            threshold = total * p / 100
+            while used < threshold and index < len(paid) - 1:
+                index += 1
+                used += paid[index][1]
+            rewards.append(quantity(max(paid[index][0], 0)))
+        return rewards
+
+    # ------------------------------------------------------------ state
+
+    def _balance(self, params: list[Any]) -> str:
+        address, block = expect_params(params, 1, 1)
+        return quantity(self.tester.get_balance(self._address(address), self._state_block(block)))
+
+    def _code(self, params: list[Any]) -> str:
+        address, block = expect_params(params, 1, 1)
+        return data(self.tester.get_code(self._address(address), self._state_block(block)))
+
+    def _storage(self, params: list[Any]) -> str:
+        address, slot, block = expect_params(params, 2, 1)
+        position = parse_quantity(slot, "storage slot") if not (isinstance(slot, str) and len(slot) == 66) else int(slot, 16)
+        value = self.tester.get_storage_at(self._address(address), "0x" + position.to_bytes(32, "big").hex(), self._state_block(block))
+        as_int = value if isinstance(value, int) else int(str(value), 16)
+        return data(as_int.to_bytes(32, "big"))
+
+    def _nonce(self, params: list[Any]) -> str:
+        address, block = expect_params(params, 1, 1)
+        return quantity(self.tester.get_nonce(self._address(address), self._state_block(block)))
+
+    @staticmethod
+    def _address(raw: Any) -> str:
+        return parse_address(raw)
+
+    # ------------------------------------------------------------ transactions
+
+    def _send_raw(self, params: list[Any]) -> str:
+        (raw,) = expect_params(params, 1)
+        payload = parse_data(raw, "raw transaction")
+        # The pending block was stamped when its parent was mined: re-stamp it now,
+        # so the transaction's block carries the current (dev-clock) time.
+        self.backend.refresh()
+        try:
+            tx_hash = self.tester.send_raw_transaction(payload)
+        except (EvmValidationError, TesterValidationError) as exc:
+            raise transaction_refused(exc) from None
+        except Exception as exc:  # undecodable bytes (rlp, signature): the client's fault
+            raise RpcError(SERVER_ERROR, f"invalid transaction: {exc}") from None
+        return data(tx_hash)
+
+    def _send_unsigned(self, params: list[Any]) -> str:
+        raise RpcError(
+            SERVER_ERROR,
+            "unknown account: the sandbox holds no unlocked accounts; sign the transaction "
+            "and send it with eth_sendRawTransaction",
+        )
+
+    def _tx_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
+        (raw,) = expect_params(params, 1)
+        try:
+            return transaction_to_wire(self.tester.get_transaction_by_hash(parse_hash(raw, "transaction hash")))
+        except TransactionNotFound:
+            return None
+
+    def _tx_in_block(self, block: dict[str, Any] | None, index_raw: Any) -> dict[str, Any] | None:
+        index = parse_quantity(index_raw, "transaction index")
+        if block is None or index >= len(block["transactions"]):
+            return None
+        tx: dict[str, Any] = block["transactions"][index]
+        return tx
+
+    def _tx_by_number_and_index(self, params: list[Any]) -> dict[str, Any] | None:
+        raw, index = expect_params(params, 2)
+        return self._tx_in_block(self._block_by_number([raw, True]), index)
+
+    def _tx_by_hash_and_index(self, params: list[Any]) -> dict[str, Any] | None:
+        raw, index = expect_params(params, 2)
+        return self._tx_in_block(self._block_by_hash([raw, True]), index)
+
+    def _receipt(self, params: list[Any]) -> dict[str, Any] | None:
+        (raw,) = expect_params(params, 1)
+        try:
+            return receipt_to_wire(self.tester.get_transaction_receipt(parse_hash(raw, "transaction hash")))
+        except TransactionNotFound:
+            return None
+
+    def _call(self, params: list[Any]) -> str:
+        tx, block, overrides = expect_params(params, 1, 2)
+        if overrides:
+            raise RpcError(INVALID_PARAMS, "state overrides are not supported by the sandbox")
+        request = parse_call(tx)
+        header = self.evm.header(self._number(block))
+        assert header is not None
+        try:
+            outcome = self.evm.execute_call(request.fields, header, priced=request.fees_given)
+        except (EvmValidationError, TesterValidationError) as exc:
+            raise transaction_refused(exc) from None
+        if outcome.reverted:
+            raise revert_error(outcome.revert_data)
+        if outcome.error is not None:
+            raise RpcError(SERVER_ERROR, outcome.error)
+        return data(outcome.output)
+
+    def _estimate_gas(self, params: list[Any]) -> str:
+        tx, block = expect_params(params, 1, 1)
+        request = parse_call(tx)
+        fields = {k: v for k, v in request.fields.items() if k not in ("nonce", "chain_id")}
+        if not request.fees_given:
+            fields["gas_price"] = 0  # unpriced, as geth estimates: no balance needed for gas
+        target = parse_block_id(block)
+        at: str | int = "latest" if isinstance(target, str) and target != "earliest" else self._number(block)
+        try:
+            return quantity(self.tester.estimate_gas(fields, at))
+        except TransactionFailed as exc:
+            cause = exc.args[0] if exc.args else None
+            if isinstance(cause, Revert):  # eth-tester passes py-evm's error on, raw data included
+                raw = cause.args[0] if cause.args and isinstance(cause.args[0], (bytes, bytearray)) else b""
+                raise revert_error(bytes(raw)) from None
+            raise RpcError(SERVER_ERROR, str(cause)) from None
+        except (EvmValidationError, TesterValidationError) as exc:
+            raise transaction_refused(exc) from None

@@ -1,0 +1,427 @@
+"""`hydrogen-harness sandbox`: the Hydrogen Network on 127.0.0.1, for apps in any language.
+
+One process serves what an H-net application talks to, over real sockets:
+- a chain: the in-memory chain behind a JSON-RPC endpoint (`harness.rpc_server`),
+  or a node given with `--rpc-url`, or an anvil started with `--anvil`;
+- the CNX, Node and Task contracts, deployed and wired, and a funded application
+  wallet (100 ETH, 10,000 CNX);
+- the Relay (`fakes.relay`) under uvicorn, its database in the state folder;
+- N simulated nodes acting in a background thread (`sandbox_nodes.NodeLoop`).
+
+It writes everything a client needs to `<state>/sandbox.json`, prints a summary,
+logs each task's progress from the Task events, and stops cleanly on SIGINT or
+SIGTERM. What survives a restart is described in `persistence_note` (and printed).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+from eth_account.signers.local import LocalAccount
+
+from fakes.behaviour import Behaviour
+from fakes.diffusion import DeterministicGenerator
+from fakes.node import SimulatedNode
+from fakes.relay import (
+    ChainSource,
+    ContractChainSource,
+    RelayService,
+    SqliteStorage,
+    create_app,
+    serve_relay,
+)
+from harness.chain import ETH, Chain
+from harness.protocol import CNX
+from harness.relay_client import NO_RETRY, RelayClient
+from harness.rpc_dev import DevClock
+from harness.rpc_methods import EthRpc
+from harness.rpc_server import create_rpc_app
+from harness.sandbox_anvil import (
+    ANVIL_FIRST_KEY,
+    ANVIL_VERSION,
+    AnvilProcess,
+    find_anvil,
+    start_anvil,
+)
+from harness.sandbox_chain import (
+    ChainJournal,
+    JournalMismatch,
+    in_memory_chain,
+)
+from harness.sandbox_nodes import NodeLoop, StaleTask
+from harness.sandbox_setup import (
+    APP_CNX,
+    DeploymentRecord,
+    code_version,
+    deploy_or_reuse,
+    ensure_app,
+    ensure_nodes,
+    live_tasks,
+    retire_nodes,
+    sandbox_account,
+)
+from harness.sandbox_state import SandboxState, StateInUse
+
+__all__ = ["SandboxError", "SandboxOptions", "Sandbox", "run_sandbox"]
+
+
+class SandboxError(RuntimeError):
+    """The sandbox cannot start; the message says why and what to do."""
+
+
+@dataclass
+class SandboxOptions:
+    state: Path = Path(".sandbox")
+    host: str = "127.0.0.1"
+    rpc_port: int = 8545
+    relay_port: int = 8080
+    rpc_url: str | None = None
+    rpc_key: str = ANVIL_FIRST_KEY
+    anvil: bool = False
+    behaviours: list[str] = field(default_factory=lambda: ["honest"] * 6)
+    seed: int = 0
+    reset: bool = False
+    verbose: bool = False
+    tick: float = 0.25
+
+    @property
+    def mode(self) -> str:
+        return "anvil" if self.anvil else "rpc" if self.rpc_url else "in-memory"
+
+
+def _timestamped(line: str) -> None:
+    print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
+
+
+class Sandbox:
+    """The running sandbox; `start()` brings it up, `close()` takes it down."""
+
+    def __init__(self, options: SandboxOptions, log: Callable[[str], None] = _timestamped) -> None:
+        self.options = options
+        self.log = log
+        self.state = SandboxState(options.state)
+        self.info: dict[str, Any] = {}
+        self.startup_seconds = 0.0
+        self.replayed_blocks = 0
+        self._stack = contextlib.ExitStack()
+        self._lock = threading.RLock()
+        self._clock: DevClock | None = None
+        self._saved_offset: int | None = None
+        self._journal: ChainJournal | None = None
+        self._relay: RelayService | None = None
+        self._loop: NodeLoop | None = None
+        self._anvil: AnvilProcess | None = None
+        self._rpc: EthRpc | None = None
+        self.chain: Chain | None = None
+
+    def __enter__(self) -> Sandbox:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ start
+
+    def start(self) -> None:
+        began = time.monotonic()
+        try:
+            self._start()
+        except BaseException:
+            self._stack.close()
+            raise
+        self.startup_seconds = time.monotonic() - began
+
+    def _start(self) -> None:
+        options = self.options
+        try:
+            self.state.acquire()
+        except StateInUse as exc:
+            raise SandboxError(str(exc)) from None
+        self._stack.callback(self.state.release)
+        if options.reset:
+            self.state.clear()
+        previous = self.state.previous_info()
+        chain = self._chain(previous)
+        stale_code = previous is not None and previous.get("code_version") != code_version()
+        if self.replayed_blocks and stale_code:
+            # The journal would rebuild the contracts of older code under the same addresses.
+            moved = self.state.set_aside()
+            self.log(f"the contracts changed since the last run: its state was moved to {moved}")
+            chain = self._fresh_in_memory_chain()
+        record = deploy_or_reuse(chain, previous)
+        deployment = record.deployment
+        self.log(
+            f"contracts {'reused from the last run' if record.reused else 'deployed'}: "
+            f"Task {deployment.task.address} (block {record.block})"
+        )
+
+        app = sandbox_account(options.seed, "app")
+        nodes = [sandbox_account(options.seed, f"node{i}") for i in range(1, len(options.behaviours) + 1)]
+        topped = ensure_app(deployment, app)
+        if record.reused and topped:
+            self.log(f"application wallet topped up: {', '.join(topped)}")
+        joined = ensure_nodes(deployment, nodes)
+        if record.reused and joined:
+            self.log(f"{joined} node(s) staked and joined")
+        previous_count = len((previous or {}).get("nodes") or []) if record.reused else 0
+        extra = [sandbox_account(options.seed, f"node{i}") for i in range(len(nodes) + 1, previous_count + 1)]
+        retire_nodes(deployment, extra, self.log)
+
+        source = ContractChainSource(deployment.task)
+        relay_url = self._serve_relay(chain, record, source)
+        rpc_url = self._serve_rpc(chain) if self._journal is not None else str(options.rpc_url or self._anvil_url())
+        names = {account.address: f"node{i}" for i, account in enumerate(nodes, start=1)}
+        names[app.address] = "app"
+        self._start_nodes(record, nodes, relay_url, source, names)
+
+        self.info = self._describe(chain, record, rpc_url, relay_url, app, nodes)
+        self.state.write_info(self.info)
+
+    def _anvil_url(self) -> str:
+        assert self._anvil is not None
+        return self._anvil.url
+
+    def _fresh_in_memory_chain(self) -> Chain:
+        self._clock = DevClock()
+        self._journal = ChainJournal(self.state.journal_path, self.options.seed)
+        self.replayed_blocks = 0
+        self.chain = in_memory_chain(self.options.seed, self._lock, self._clock.now)
+        return self.chain
+
+    def _chain(self, previous: dict[str, Any] | None) -> Chain:
+        options = self.options
+        if options.mode == "in-memory":
+            self._clock = DevClock(offset=self.state.clock_offset())
+            chain = in_memory_chain(options.seed, self._lock, self._clock.now)
+            self._journal = ChainJournal(self.state.journal_path, options.seed)
+            try:
+                self.replayed_blocks = self._journal.replay(chain, self._replay_progress)
+            except JournalMismatch as exc:
+                moved = self.state.set_aside()
+                self.log(f"cannot rebuild the chain of the last run ({exc}); its state was moved to {moved}")
+                chain = self._fresh_in_memory_chain()
+            if self.replayed_blocks:
+                self.log(f"chain rebuilt from {self.state.journal_path}: {self.replayed_blocks} blocks")
+            self._stack.callback(self._save_chain)
+            self.chain = chain
+            return chain
+        url, key = options.rpc_url, options.rpc_key
+        if options.anvil:
+            binary = find_anvil()
+            if binary is None:
+                raise SandboxError(
+                    "anvil not found: install it with `npm install --ignore-scripts --prefix .cache/anvil "
+                    f"@foundry-rs/anvil-linux-amd64@{ANVIL_VERSION}`, put it on PATH, or set HYDROGEN_ANVIL"
+                )
+            try:
+                self._anvil = start_anvil(binary, self.state.anvil_log, host=options.host, port=options.rpc_port)
+            except (RuntimeError, TimeoutError) as exc:
+                raise SandboxError(f"{exc} (is port {options.rpc_port} free? choose another with --rpc-port)") from exc
+            self._stack.callback(self._anvil.stop)
+            url = self._anvil.url
+            self.log(f"anvil started at {url} ({binary})")
+        assert url is not None
+        try:
+            chain = Chain.from_rpc(url, key, seed=options.seed)
+        except Exception as exc:
+            raise SandboxError(f"cannot reach the chain at {url}: {exc}") from exc
+        if chain.eth_balance(chain.faucet.address) < 10 * ETH:
+            raise SandboxError(f"the funding key's account {chain.faucet.address} holds less than 10 ETH on {url}")
+        self.chain = chain
+        return chain
+
+    def _replay_progress(self, done: int, total: int) -> None:
+        if total >= 500 and (done % 500 == 0 or done == total):
+            self.log(f"replaying the chain: {done}/{total} blocks")
+
+    def _save_chain(self) -> None:
+        if self._journal is None or self.chain is None or self._clock is None:
+            return
+        with self._lock:
+            self._journal.sync(self.chain)
+        if self._clock.offset != self._saved_offset:
+            self.state.save_clock_offset(self._clock.offset)
+            self._saved_offset = self._clock.offset
+
+    def _listen(self, app: Any, port: int, what: str, flag: str) -> str:
+        try:
+            running = self._stack.enter_context(serve_relay(app, host=self.options.host, port=port))
+        except OSError as exc:
+            raise SandboxError(
+                f"cannot listen on {self.options.host}:{port} for the {what} ({exc}): choose another port with {flag}"
+            ) from exc
+        return running.url
+
+    def _serve_relay(self, chain: Chain, record: DeploymentRecord, source: ChainSource) -> str:
+        db = self.state.relay_db(chain.chain_id, record.deployment.task.address, record.block_hash)
+        storage = SqliteStorage(db)
+        self._stack.callback(storage.close)
+        cursor = storage.block_cursor()
+        if cursor is not None and cursor > source.head() + 1:
+            # The chain lost blocks the Relay had read (the sandbox was killed before
+            # its journal caught up): what the Relay knows may not exist any more.
+            storage.reset()
+            self.log(f"the Relay's database was ahead of the chain (block {cursor - 1}): it starts afresh")
+        self._relay = RelayService(
+            source, storage, clock=lambda: int(time.time()), lock=self._lock, start_block=record.block
+        )
+        return self._listen(create_app(self._relay), self.options.relay_port, "Relay", "--relay-port")
+
+    def _serve_rpc(self, chain: Chain) -> str:
+        assert self._clock is not None
+        self._rpc = EthRpc(chain, lock=self._lock, clock=self._clock)
+        return self._listen(create_rpc_app(self._rpc), self.options.rpc_port, "JSON-RPC endpoint", "--rpc-port")
+
+    def _start_nodes(
+        self, record: DeploymentRecord, nodes: list[LocalAccount], relay_url: str, source: ChainSource, names: dict[str, str]
+    ) -> None:
+        deployment = record.deployment
+        http = httpx.Client(base_url=relay_url, timeout=10.0)
+        self._stack.callback(http.close)
+        generator = DeterministicGenerator()
+        simulated = [
+            SimulatedNode(
+                f"node{i}",
+                deployment,
+                account,
+                RelayClient(http, clock=lambda: int(time.time()), retry=NO_RETRY),
+                Behaviour.parse(behaviour),
+                generator,
+                seed=self.options.seed,
+            )
+            for i, (account, behaviour) in enumerate(zip(nodes, self.options.behaviours, strict=True), start=1)
+        ]
+        leftovers: list[StaleTask] = []
+        head = source.head()
+        if record.reused:
+            infos = live_tasks(deployment, source.events(record.block, head))
+            leftovers = [StaleTask(i.id, i.timeout, i.selected_nodes) for i in infos]
+            if leftovers:
+                ids = ", ".join(str(t.task_id) for t in leftovers)
+                self.log(f"tasks in flight when the last run stopped: {ids}; they will be cancelled after their deadline")
+        after_tick = self._save_chain if self._journal is not None else None
+        self._loop = NodeLoop(
+            deployment,
+            simulated,
+            source=source,
+            start_block=head + 1,
+            names=names,
+            log=self.log,
+            interval=self.options.tick,
+            after_tick=after_tick,
+            stale=leftovers,
+            verbose=self.options.verbose,
+        )
+        if self._rpc is not None and self._relay is not None:
+            # An evm_revert takes the chain back under the Relay and the nodes: both start afresh.
+            self._rpc.on_revert.extend([self._relay.reset, self._loop.request_reset])
+        self._loop.start()
+        self._stack.callback(self._loop.stop)
+
+    def _describe(
+        self, chain: Chain, record: DeploymentRecord, rpc_url: str, relay_url: str, app: LocalAccount, nodes: list[LocalAccount]
+    ) -> dict[str, Any]:
+        d = record.deployment
+        owner = d.owner
+        return {
+            "rpc_url": rpc_url,
+            "relay_url": relay_url,
+            "chain_id": chain.chain_id,
+            "contracts": d.addresses,
+            "abi": {"token": d.token.abi, "node": d.node.abi, "task": d.task.abi},
+            "app": {"address": app.address, "private_key": "0x" + bytes(app.key).hex()},
+            "owner": {
+                "address": owner.address if owner else None,
+                "private_key": "0x" + bytes(owner.key).hex() if owner else None,
+            },
+            "nodes": [{"address": a.address, "behaviour": b} for a, b in zip(nodes, self.options.behaviours, strict=True)],
+            "chain": self.options.mode,
+            "deployment": {"block": record.block, "block_hash": record.block_hash},
+            "code_version": code_version(),
+            "relay_db": str(self.state.relay_db(chain.chain_id, d.task.address, record.block_hash)),
+            "pid": os.getpid(),
+            "started_at": int(time.time()),
+        }
+
+    # ------------------------------------------------------------ stop
+
+    def close(self) -> None:
+        """Stop the node loop, then the servers, save the chain, stop anvil."""
+        self._stack.close()
+
+    # ------------------------------------------------------------ summary
+
+    def persistence_note(self) -> str:
+        mode = self.options.mode
+        folder = self.state.folder
+        if mode == "in-memory":
+            return (
+                f"the chain is journaled to {folder / 'chain.jsonl'} and rebuilt on the next start, so contracts, "
+                f"balances, tasks and the Relay's uploads ({folder}/relay-*.sqlite) carry over; tasks in flight "
+                "at shutdown are not resumed (a node cancels them after their deadline). --reset starts afresh."
+            )
+        if mode == "anvil":
+            return (
+                "anvil starts from genesis each time, so the contracts are redeployed and task ids restart at 1; "
+                f"the Relay keeps one database per deployment in {folder}, older ones stay on disk unused."
+            )
+        return (
+            f"the chain lives in the node at {self.options.rpc_url}: the contracts in sandbox.json are reused while "
+            f"their code is there, and the Relay's database for that deployment ({folder}/relay-*.sqlite) is kept."
+        )
+
+    def summary(self) -> str:
+        info = self.info
+        c = info["contracts"]
+        lines = [
+            f"Hydrogen Network sandbox up in {self.startup_seconds:.1f} s ({info['chain']} chain)",
+            f"  JSON-RPC   {info['rpc_url']}   chain id {info['chain_id']}",
+            f"  Relay      {info['relay_url']}",
+            f"  contracts  CNX {c['token']}  Node {c['node']}  Task {c['task']}",
+            f"  app wallet {info['app']['address']} ({APP_CNX // CNX:,} CNX at start; key in sandbox.json)",
+        ]
+        for index, node in enumerate(info["nodes"], start=1):
+            lines.append(f"  node{index:<6} {node['address']} {node['behaviour']}")
+        lines += [
+            f"  sandbox.json  {self.state.info_path.resolve()}",
+            f"  persists   {self.persistence_note()}",
+            "Task progress follows. Ctrl+C stops the sandbox.",
+        ]
+        return "\n".join(lines)
+
+
+def run_sandbox(options: SandboxOptions, log: Callable[[str], None] = _timestamped) -> int:
+    """Run until SIGINT or SIGTERM; 0 after a clean stop, 2 if it could not start."""
+    stop = threading.Event()
+    previous = {sig: signal.signal(sig, lambda *_: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        sandbox = Sandbox(options, log)
+        try:
+            sandbox.start()
+        except SandboxError as exc:
+            log(f"error: {exc}")
+            return 2
+        try:
+            print(sandbox.summary(), flush=True)
+            print(f"wrote {sandbox.state.info_path}", flush=True)
+            while not stop.wait(0.5):  # a timed wait lets the signal handler run promptly
+                pass
+            log("stopping")
+        finally:
+            began = time.monotonic()
+            sandbox.close()
+            log(f"stopped in {time.monotonic() - began:.1f} s")
+        return 0
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)

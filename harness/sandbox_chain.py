@@ -1,0 +1,276 @@
+"""The sandbox's in-memory chain: shared under one lock, and kept across restarts.
+
+Locking. eth-tester is not thread-safe, and in the sandbox the JSON-RPC server,
+the Relay and the simulated nodes all reach the chain from their own threads.
+`LockedTesterBackend` takes one re-entrant lock around every request web3 makes,
+every eth-tester method and py-evm read `Chain` makes directly, and every clock
+or mining operation, so each is atomic. The lock is per request, not per node
+step: a node's step calls the Relay, whose thread reads the chain too, and
+holding the lock across that call would deadlock.
+
+Persistence. py-evm keeps its state in memory, so a restart would begin at
+genesis again. `ChainJournal` writes every mined block (its timestamp and raw
+transactions) to `chain.jsonl` in the state folder and, on the next start,
+replays them into a fresh chain built with the same seed. The chain is
+deterministic given its seed, the transactions and the timestamps, so the
+replayed blocks have the very same hashes; the journal checks that block by
+block and refuses one that does not match (written before a change to how the
+harness builds blocks, or edited), rather than serving a different chain under
+the same addresses.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from eth_account import Account
+from eth_typing import Hash32
+from web3 import EthereumTesterProvider, Web3
+from web3.types import RPCEndpoint, RPCResponse, TxReceipt
+
+from harness.backends import TesterBackend
+from harness.chain import GENESIS_TIMESTAMP, Chain
+
+__all__ = ["ChainJournal", "JournalMismatch", "LockedTesterBackend", "in_memory_chain"]
+
+_FORMAT = 1
+
+
+class _LockedProvider(EthereumTesterProvider):
+    """web3's eth-tester provider with every request under `lock`."""
+
+    def __init__(self, tester: Any, lock: threading.RLock) -> None:
+        super().__init__(tester)
+        self._chain_lock = lock
+
+    def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
+        with self._chain_lock:
+            return super().make_request(method, params)
+
+
+class _LockedTester:
+    """An EthereumTester whose every method call runs under `lock` (Chain calls some
+    of them directly, bypassing web3, for speed)."""
+
+    def __init__(self, tester: Any, lock: threading.RLock) -> None:
+        self._tester = tester
+        self._lock = lock
+
+    def __getattr__(self, name: str) -> Any:
+        value = getattr(self._tester, name)
+        if not callable(value):
+            return value
+
+        @functools.wraps(value)
+        def locked(*args: Any, **kwargs: Any) -> Any:
+            with self._lock:
+                return value(*args, **kwargs)
+
+        return locked
+
+
+class LockedTesterBackend(TesterBackend):
+    """`TesterBackend` whose web3 requests, direct eth-tester and py-evm reads, clock
+    and mining all run under one lock."""
+
+    def __init__(self, seed: int, lock: threading.RLock, wall_clock: Callable[[], int], genesis_timestamp: int = GENESIS_TIMESTAMP) -> None:
+        super().__init__(seed=seed, genesis_timestamp=genesis_timestamp, wall_clock=wall_clock)
+        self.lock = lock
+        self._raw_tester = self.tester
+        self.tester = _LockedTester(self._raw_tester, lock)
+
+    def web3(self) -> Web3:
+        return Web3(_LockedProvider(self._raw_tester, self.lock))
+
+    def head(self) -> tuple[int, int]:
+        with self.lock:
+            return super().head()
+
+    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
+        with self.lock:
+            return super().logs(addresses, from_block, to_block, topics)
+
+    def refresh(self) -> None:
+        with self.lock:
+            super().refresh()
+
+    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
+        with self.lock:
+            return super().receipt(w3, tx_hash)
+
+    def mine_at(self, w3: Web3, timestamp: int) -> int:
+        with self.lock:
+            return super().mine_at(w3, timestamp)
+
+    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+        with self.lock:
+            super().set_next_timestamp(w3, timestamp)
+
+    def snapshot(self, w3: Web3) -> Any:
+        with self.lock:
+            return super().snapshot(w3)
+
+    def revert(self, w3: Web3, snapshot_id: Any) -> None:
+        with self.lock:
+            super().revert(w3, snapshot_id)
+
+
+def in_memory_chain(seed: int, lock: threading.RLock, wall_clock: Callable[[], int]) -> Chain:
+    """A fresh in-memory chain stamped by `wall_clock`, every access under `lock`."""
+    backend = LockedTesterBackend(seed=seed, lock=lock, wall_clock=wall_clock)
+    return Chain(w3=backend.web3(), backend=backend, faucet=Account.from_key(backend.faucet_key), seed=seed)
+
+
+class JournalMismatch(RuntimeError):
+    """The journal does not describe a chain this code can rebuild."""
+
+
+@dataclass(frozen=True)
+class _Entry:
+    number: int
+    block_hash: str
+    timestamp: int
+    transactions: tuple[str, ...]
+
+    def to_json(self) -> str:
+        return json.dumps({"n": self.number, "hash": self.block_hash, "ts": self.timestamp, "txs": list(self.transactions)})
+
+    @classmethod
+    def from_json(cls, line: str) -> _Entry:
+        raw = json.loads(line)
+        return cls(int(raw["n"]), str(raw["hash"]), int(raw["ts"]), tuple(raw["txs"]))
+
+
+class ChainJournal:
+    """Every block of an in-memory chain, on disk, to rebuild it on the next start."""
+
+    def __init__(self, path: Path, seed: int) -> None:
+        self.path = path
+        self.seed = seed
+        self._entries: list[_Entry] = []
+
+    @property
+    def blocks(self) -> int:
+        return len(self._entries)
+
+    def _pyevm_chain(self, chain: Chain) -> Any:
+        backend = chain.backend
+        if not isinstance(backend, TesterBackend):
+            raise TypeError("only an in-memory chain has a journal")
+        return backend.pyevm.chain
+
+    def _entry(self, pyevm_chain: Any, number: int) -> _Entry:
+        block = pyevm_chain.get_canonical_block_by_number(number)
+        return _Entry(
+            number=number,
+            block_hash="0x" + block.hash.hex(),
+            timestamp=int(block.header.timestamp),
+            transactions=tuple("0x" + tx.encode().hex() for tx in block.transactions),
+        )
+
+    def _read(self) -> list[_Entry]:
+        if not self.path.is_file():
+            return []
+        lines = self.path.read_text().splitlines()
+        if not lines:
+            return []
+        header = json.loads(lines[0])
+        if header.get("format") != _FORMAT or header.get("seed") != self.seed:
+            raise JournalMismatch(
+                f"{self.path} was written for seed {header.get('seed')} (format {header.get('format')}); "
+                f"this sandbox runs seed {self.seed}"
+            )
+        entries = []
+        for line in lines[1:]:
+            try:
+                entries.append(_Entry.from_json(line))
+            except (ValueError, KeyError):
+                break  # a line torn by a crash: the blocks before it still stand
+        return entries
+
+    def replay(self, chain: Chain, progress: Callable[[int, int], None] | None = None) -> int:
+        """Mine the journal's blocks into `chain` (fresh, same seed); returns how many.
+
+        Raises `JournalMismatch` at the first block whose hash differs.
+        """
+        entries = self._read()
+        pyevm_chain = self._pyevm_chain(chain)
+        backend = chain.backend
+        assert isinstance(backend, TesterBackend)
+        tester = backend.tester
+        for done, entry in enumerate(entries, start=1):
+            if len(entry.transactions) > 1:
+                # Transactions are mined one per block as they arrive (the sandbox refuses
+                # to turn automine off), so a journal never holds such a block.
+                raise JournalMismatch(f"block {entry.number} holds {len(entry.transactions)} transactions")
+            try:
+                backend.set_next_timestamp(chain.w3, entry.timestamp)
+                if entry.transactions:
+                    tester.send_raw_transaction(entry.transactions[0])  # mined at once
+                else:
+                    tester.mine_blocks(1)
+            except Exception as exc:  # an edited or foreign journal: whatever py-evm refuses
+                raise JournalMismatch(f"block {entry.number} could not be replayed: {exc}") from exc
+            head = pyevm_chain.get_canonical_head()
+            if head.block_number != entry.number or "0x" + head.hash.hex() != entry.block_hash:
+                raise JournalMismatch(
+                    f"block {entry.number} replayed as {'0x' + head.hash.hex()}, the journal says {entry.block_hash}"
+                )
+            if progress is not None:
+                progress(done, len(entries))
+        self._entries = entries
+        return len(entries)
+
+    def sync(self, chain: Chain) -> int:
+        """Write the blocks mined since the last sync (rewriting after an evm_revert);
+        returns how many were written. Call it with the chain's lock held."""
+        pyevm_chain = self._pyevm_chain(chain)
+        head = int(pyevm_chain.get_canonical_head().block_number)
+        keep = min(len(self._entries), head)
+        # Blocks differ from the journal only after a revert: find the first one.
+        while keep and self._entry(pyevm_chain, keep).block_hash != self._entries[keep - 1].block_hash:
+            keep -= 1
+        new = [self._entry(pyevm_chain, n) for n in range(keep + 1, head + 1)]
+        if keep == len(self._entries):
+            if new:
+                self._append(new)
+        else:
+            self._entries = self._entries[:keep]
+            self._rewrite(new)
+        self._entries.extend(new)
+        return len(new)
+
+    def _header(self) -> str:
+        return json.dumps({"format": _FORMAT, "seed": self.seed})
+
+    def _append(self, entries: list[_Entry]) -> None:
+        if not self.path.exists():
+            self._rewrite(entries)
+            return
+        with self.path.open("a") as handle:
+            handle.write("".join(e.to_json() + "\n" for e in entries))
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def _rewrite(self, extra: list[_Entry]) -> None:
+        with _atomic_text(self.path) as handle:
+            handle.write(self._header() + "\n")
+            handle.write("".join(e.to_json() + "\n" for e in [*self._entries, *extra]))
+
+
+@contextmanager
+def _atomic_text(path: Path) -> Iterator[Any]:
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("w") as handle:
+        yield handle
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, path)

@@ -1,0 +1,74 @@
+"""The `sandbox` subcommand's options, and turning them into a running sandbox.
+
+Kept apart from `harness.cli` (which only registers and dispatches) and light to
+import: the heavy modules load when the command runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+__all__ = ["add_sandbox_arguments", "run_sandbox_command"]
+
+
+def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--rpc-port", type=int, default=8545, help="JSON-RPC port of the in-memory chain or anvil (default 8545; 0: any free port)"
+    )
+    parser.add_argument("--relay-port", type=int, default=8080, help="Relay port (default 8080; 0: any free port)")
+    chain = parser.add_mutually_exclusive_group()
+    chain.add_argument("--rpc-url", help="deploy on this JSON-RPC node instead of the in-memory chain")
+    chain.add_argument("--anvil", action="store_true", help="start anvil (installed in .cache/anvil, see examples/README.md)")
+    parser.add_argument("--rpc-key", help="funded private key for --rpc-url (default: anvil's first dev key)")
+    parser.add_argument("--state", type=Path, default=Path(".sandbox"), help="state folder (default .sandbox)")
+    parser.add_argument("--nodes", type=int, default=6, help="number of simulated nodes (default 6)")
+    parser.add_argument(
+        "--behaviours",
+        default="honest",
+        help="comma-separated node behaviours as for simulate, padded with honest (default honest)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the wallets' keys and the chain (default 0)")
+    parser.add_argument("--reset", action="store_true", help="forget the chain and the Relay's data of earlier runs")
+    parser.add_argument("--verbose", action="store_true", help="also log every node action")
+
+
+def _behaviours(text: str, count: int) -> list[str]:
+    from fakes.behaviour import Behaviour
+
+    given = [part.strip() for part in text.split(",") if part.strip()]
+    for item in given:
+        Behaviour.parse(item)  # a bad name fails here, with the list of good ones
+    if len(given) > count:
+        raise ValueError(f"{len(given)} behaviours given for {count} nodes")
+    return given + ["honest"] * (count - len(given))
+
+
+def run_sandbox_command(args: argparse.Namespace) -> int:
+    """Run the sandbox until SIGINT/SIGTERM; 2 on bad options or if it cannot start."""
+    if args.nodes < 3:
+        print(f"error: a task needs 3 nodes; got --nodes {args.nodes}", file=sys.stderr)
+        return 2
+    try:
+        behaviours = _behaviours(args.behaviours, args.nodes)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    from harness.sandbox import SandboxOptions, run_sandbox
+    from harness.sandbox_anvil import ANVIL_FIRST_KEY
+
+    options = SandboxOptions(
+        state=args.state,
+        rpc_port=args.rpc_port,
+        relay_port=args.relay_port,
+        rpc_url=args.rpc_url,
+        rpc_key=args.rpc_key or ANVIL_FIRST_KEY,
+        anvil=args.anvil,
+        behaviours=behaviours,
+        seed=args.seed,
+        reset=args.reset,
+        verbose=args.verbose,
+    )
+    return run_sandbox(options)

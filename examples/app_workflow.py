@@ -147,7 +147,7 @@ class App:
 
     def cancel_after_deadline(self, task_id: int) -> None:
         """Move the sandbox's clock past the task's deadline, then cancel it (dev methods)."""
-        deadline = self.task.functions.getTask(task_id).call()[12]
+        deadline = self.task.functions.getTask(task_id).call()[12]  # TaskInfo.timeout: the deadline
         now = self.w3.eth.get_block("latest")["timestamp"]
         skip = max(deadline - now + 1, 1)
         self.w3.provider.make_request("evm_increaseTime", [skip])

@@ -5,8 +5,9 @@ into the project with `npm install --ignore-scripts --prefix .cache/anvil
 @foundry-rs/anvil-linux-amd64@VERSION` (.ci/run does it); `HYDROGEN_ANVIL` or an
 `anvil` on PATH work too. It runs with what H-net clients need (PROTOCOL.md 7):
 a 60M block gas limit for their ~43M-gas legacy transactions, and a base fee
-and gas price of 1 wei. The Prague hardfork is pinned: Osaka caps a
-transaction's gas at 2**24, which H-net's clients exceed.
+and gas price of 1 wei. The hardfork is pinned to Prague, the EVM version the
+contracts are compiled for, which also predates EIP-7825's cap of 2**24 gas per
+transaction (H-net's clients send more).
 """
 
 from __future__ import annotations

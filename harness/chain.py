@@ -27,6 +27,7 @@ from web3.types import TxReceipt
 
 from harness.backends import EvmBackend, RpcBackend, TesterBackend
 from harness.reverts import RevertError, decode_revert
+from harness.revm_backend import RevmBackend
 
 __all__ = [
     "DEFAULT_GAS",
@@ -40,6 +41,28 @@ __all__ = [
 GENESIS_TIMESTAMP = 1_700_000_000  # 2023-11-14, the month H-net launched
 DEFAULT_GAS = 3_000_000
 ETH = 10**18
+
+
+def _reason_of(revert_data: bytes | None) -> str | None:
+    from eth_abi import decode
+
+    if revert_data and revert_data[:4] == bytes.fromhex("08c379a0"):
+        try:
+            return str(decode(["string"], revert_data[4:])[0])
+        except Exception:
+            return None
+    return None
+
+
+def _decode_outputs(fn: Any, raw: bytes) -> Any:
+    """A call's return data decoded as web3 would (one value, or a list of them)."""
+    from eth_abi import decode
+    from eth_utils.abi import collapse_if_tuple
+
+    outputs = fn.abi["outputs"]
+    values = decode([collapse_if_tuple(output) for output in outputs], raw)
+    values = [_checksummed(output, value) for output, value in zip(outputs, values)]
+    return values[0] if len(values) == 1 else values
 
 
 def _checksummed(abi_type: dict[str, Any], value: Any) -> Any:
@@ -92,7 +115,7 @@ class Chain:
         # Reverting also rewinds the account counter, so a test run after a revert
         # gets the same accounts whatever ran before it.
         self._accounts_at: dict[Any, int] = {}
-        self.chain_id: int = self.w3.eth.chain_id
+        self.chain_id: int = self.backend.chain_id if isinstance(self.backend, RevmBackend) else self.w3.eth.chain_id
         self.keep_nonces = isinstance(self.backend, TesterBackend)
 
     # ------------------------------------------------------------ construction
@@ -106,6 +129,14 @@ class Chain:
         backend = TesterBackend(seed=seed, genesis_timestamp=genesis_timestamp, wall_clock=wall_clock)
         faucet = Account.from_key(backend.faucet_key)
         return cls(w3=backend.web3(), backend=backend, faucet=faucet, seed=seed)
+
+    @classmethod
+    def revm(cls, seed: int = 0, genesis_timestamp: int = GENESIS_TIMESTAMP) -> Chain:
+        """A chain on revm with no transactions or blocks underneath (see
+        `harness.revm_backend`): the same contracts and bindings, many times faster;
+        for property tests, not for serving clients."""
+        backend = RevmBackend(seed=seed, genesis_timestamp=genesis_timestamp)
+        return cls(w3=backend.web3(), backend=backend, faucet=Account.from_key(backend.faucet_key), seed=seed)
 
     @classmethod
     def from_rpc(cls, url: str, faucet_key: str | bytes, seed: int = 0) -> Chain:
@@ -131,11 +162,15 @@ class Chain:
         return self.send(sender or self.faucet, to=to, data=b"", value=amount, gas=21_000)
 
     def eth_balance(self, address: str) -> int:
+        if isinstance(self.backend, RevmBackend):
+            return self.backend.balance(address)
         return int(self.w3.eth.get_balance(to_checksum_address(address)))
 
     # ------------------------------------------------------------ transactions
 
     def _next_nonce(self, address: str) -> int:
+        if isinstance(self.backend, RevmBackend):
+            return 0  # revm runs calls, not transactions: nonces play no part
         if not self.keep_nonces:
             return int(self.w3.eth.get_transaction_count(address, "pending"))
         nonce = self._nonces.get(address)
@@ -175,6 +210,8 @@ class Chain:
         }
         if to is not None:
             tx["to"] = to_checksum_address(to)
+        if isinstance(self.backend, RevmBackend):
+            return SignedTransaction(sender=sender.address, tx=tx, raw=b"", tx_hash="")
         signed = sender.sign_transaction(tx)
         return SignedTransaction(
             sender=sender.address,
@@ -185,6 +222,13 @@ class Chain:
 
     def send_signed(self, signed: SignedTransaction, label: str = "") -> TxReceipt:
         """Send a signed transaction; return the receipt or raise `RevertError`."""
+        if isinstance(self.backend, RevmBackend):
+            tx = signed.tx
+            data = tx["data"] if isinstance(tx["data"], bytes) else bytes.fromhex(str(tx["data"]).removeprefix("0x"))
+            receipt, revert_data = self.backend.execute(signed.sender, tx.get("to"), data, tx["value"], tx["gas"])
+            if revert_data is not None or receipt["status"] != 1:
+                raise RevertError(_reason_of(revert_data), label=label, receipt=receipt)
+            return receipt  # type: ignore[return-value]
         if isinstance(self.backend, TesterBackend):
             self.backend.refresh()
         try:
@@ -205,6 +249,8 @@ class Chain:
 
     def find_receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a transaction if it was mined, else None."""
+        if isinstance(self.backend, RevmBackend):
+            return self.backend.receipt_of(tx_hash)  # type: ignore[return-value]
         from web3.exceptions import TransactionNotFound
 
         try:
@@ -245,6 +291,8 @@ class Chain:
         """Call a view (or simulate a call), raising `RevertError` on a revert."""
         if isinstance(self.backend, TesterBackend):
             return self._tester_call(fn, sender, block)
+        if isinstance(self.backend, RevmBackend):
+            return self._revm_call(fn, sender, block)
         params = {"from": sender} if sender else {}
         try:
             return fn.call(params, block_identifier=block)
@@ -254,23 +302,26 @@ class Chain:
                 raise
             raise RevertError(reason, label=fn.fn_name) from exc
 
+    def _revm_call(self, fn: Any, sender: str | None, block: int | str) -> Any:
+        if block not in ("latest", "pending") and block != self.block_number:
+            raise ValueError(f"the revm backend keeps no history: it cannot call at block {block}")
+        data = bytes.fromhex(fn._encode_transaction_data().removeprefix("0x"))
+        output, revert_data = self.backend.call(sender or self.faucet.address, fn.address, data)  # type: ignore[attr-defined]
+        if output is None:
+            raise RevertError(_reason_of(revert_data), label=fn.fn_name)
+        return _decode_outputs(fn, output)
+
     def _tester_call(self, fn: Any, sender: str | None, block: int | str) -> Any:
         # Straight to eth-tester: web3's request and result formatting cost twice
         # the call itself, and actors read views every step.
-        from eth_abi import decode
         from eth_tester.exceptions import TransactionFailed
-        from eth_utils.abi import collapse_if_tuple
 
         tx = {"from": sender or self.faucet.address, "to": fn.address, "data": fn._encode_transaction_data()}
         try:
             raw = self.backend.tester.call(tx, block)  # type: ignore[attr-defined]
         except TransactionFailed as exc:
             raise RevertError(decode_revert(exc), label=fn.fn_name) from exc
-        outputs = fn.abi["outputs"]
-        types = [collapse_if_tuple(output) for output in outputs]
-        values = decode(types, bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw))
-        values = [_checksummed(output, value) for output, value in zip(outputs, values)]
-        return values[0] if len(values) == 1 else values
+        return _decode_outputs(fn, bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw))
 
     def deploy(self, sender: LocalAccount, abi: list[dict[str, Any]], bytecode: bytes, *args: Any, gas: int = 8_000_000) -> Any:
         """Deploy a contract; returns the web3 contract bound to its address."""
@@ -283,13 +334,13 @@ class Chain:
 
     @property
     def block_number(self) -> int:
-        if isinstance(self.backend, TesterBackend):
+        if isinstance(self.backend, (TesterBackend, RevmBackend)):
             return self.backend.head()[0]  # actors ask every step: skip web3's formatting
         return int(self.w3.eth.block_number)
 
     def now(self) -> int:
         """The timestamp of the latest block: the chain's idea of the present."""
-        if isinstance(self.backend, TesterBackend):
+        if isinstance(self.backend, (TesterBackend, RevmBackend)):
             return self.backend.head()[1]
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
@@ -330,7 +381,7 @@ class Chain:
 
     def logs(self, address: str | Sequence[str], from_block: int, to_block: int, topics: list[Any] | None = None) -> list[Any]:
         """eth_getLogs for one address or several, topics as in JSON-RPC (None: any)."""
-        if isinstance(self.backend, TesterBackend):
+        if isinstance(self.backend, (TesterBackend, RevmBackend)):
             addresses = {address.lower()} if isinstance(address, str) else {a.lower() for a in address}
             return self.backend.logs(addresses, from_block, to_block, topics)
         params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": address}

@@ -42,6 +42,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="run against this JSON-RPC node (e.g. anvil) instead of the in-memory chain",
     )
     group.addoption(
+        "--hydrogen-backend",
+        choices=("in-memory", "revm"),
+        default="in-memory",
+        help="the chain under the fixtures: eth-tester (in-memory, default) or revm (fast, contracts only)",
+    )
+    group.addoption(
         "--hydrogen-rpc-key",
         default=None,
         help="private key that pays for deployment on --hydrogen-rpc-url (default: anvil's first account)",
@@ -65,6 +71,8 @@ def hydrogen_chain(request: pytest.FixtureRequest) -> Chain:
     if url:
         key = request.config.getoption("--hydrogen-rpc-key") or _ANVIL_KEY
         return Chain.from_rpc(url, key, seed=seed)
+    if request.config.getoption("--hydrogen-backend") == "revm":
+        return Chain.revm(seed=seed)
     return Chain.in_memory(seed=seed)
 
 

@@ -126,10 +126,11 @@ class SimulatedNode:
                 task.aborted = event.reason
 
     def _deadline(self, event: TaskCreated) -> int:
-        # createTask set timeout = its block's timestamp + the timeout parameter; two
-        # cheap reads instead of the whole getTask tuple.
-        block = self.deployment.chain.w3.eth.get_block(event.block_number)
-        return int(block["timestamp"]) + self.deployment.task.timeout(block=event.block_number)
+        # createTask set timeout = its block's timestamp + the timeout parameter: two
+        # cheap reads instead of the whole getTask tuple. Should the owner change the
+        # parameter meanwhile, an early cancel reverts and `_cancel` reads the truth.
+        chain = self.deployment.chain
+        return chain.block_timestamp(event.block_number) + self.deployment.task.timeout()
 
     # ------------------------------------------------------------ stepping
 
@@ -229,6 +230,9 @@ class SimulatedNode:
             self.actions.append((task.task_id, "cancel"))
         except RevertError as exc:
             self.actions.append((task.task_id, f"cancel reverted: {exc.reason}"))
+            if exc.reason == "Task has not exceeded the deadline yet":
+                task.deadline = self.deployment.task.get_task(task.task_id).timeout
+                return True
         task.phase = NodeTaskPhase.DONE
         return True
 

@@ -272,9 +272,8 @@ class Application:
         job.selected_nodes = [e.selected_node for e in sorted(created, key=lambda e: e.round)]
         job.created_block = int(receipt["blockNumber"])
         job.tx_hashes.append(job.create_tx_hash or "")
-        info = task.get_task(job.task_id)
-        job.deadline = info.timeout
-        job.fee_per_node = task.task_fee(job.task_id)
+        # createTask set its deadline to its block's time plus the timeout parameter.
+        job.deadline = self.chain.block_timestamp(job.created_block) + task.timeout()
         job.phase = JobPhase.CREATED
         self.actions.append((job.task_id, f"createTask -> task {job.task_id}"))
         self.store.save()
@@ -415,6 +414,11 @@ class Application:
         try:
             receipt = self.deployment.task.cancel(self.account, job.task_id)
         except RevertError as exc:
+            if exc.reason == "Task has not exceeded the deadline yet":
+                # The owner raised the timeout after the task was created: read the truth.
+                job.deadline = self.deployment.task.get_task(job.task_id).timeout
+                self.store.save()
+                return
             if exc.reason != "Task not exist":
                 raise
             # Someone else settled or cancelled it: the logs tell the outcome.

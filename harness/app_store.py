@@ -45,7 +45,6 @@ class Job:
     selected_nodes: list[str] = field(default_factory=list)
     created_block: int | None = None
     deadline: int | None = None
-    fee_per_node: int | None = None
     result: str | None = None
     result_node: str | None = None
     abort_reason: str | None = None

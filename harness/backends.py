@@ -177,6 +177,9 @@ class TesterBackend:
         self._log_cache[block_hash] = logs
         return logs
 
+    def block_timestamp(self, number: int) -> int:
+        return int(self.pyevm.chain.get_canonical_block_header_by_number(number).timestamp)
+
     def head(self) -> tuple[int, int]:
         """Number and timestamp of the latest mined block."""
         header = self.pyevm.chain.get_canonical_head()

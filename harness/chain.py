@@ -344,6 +344,12 @@ class Chain:
             return self.backend.head()[1]
         return int(self.w3.eth.get_block("latest")["timestamp"])
 
+    def block_timestamp(self, number: int) -> int:
+        """The timestamp of block `number`."""
+        if isinstance(self.backend, (TesterBackend, RevmBackend)):
+            return self.backend.block_timestamp(number)
+        return int(self.w3.eth.get_block(number)["timestamp"])
+
     def advance(self, seconds: int) -> int:
         """Move the clock `seconds` forward by mining one block; returns the new time."""
         if seconds < 1:

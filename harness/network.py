@@ -188,11 +188,12 @@ class Network:
         self.steps += 1
         moved = bool(self._publish())
         self._flush_actions()
-        for node in self.nodes:
-            moved |= node.step()
-            self._flush_actions()
+        # Apps first: args uploaded in this step can be fetched by nodes in this step.
         for app in self.apps:
             moved |= app.step()
+            self._flush_actions()
+        for node in self.nodes:
+            moved |= node.step()
             self._flush_actions()
         moved |= bool(self._publish())
         return moved

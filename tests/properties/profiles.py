@@ -1,0 +1,126 @@
+"""Budgets, seeds and run statistics of the property tests (conftest.py registers
+the Hypothesis profiles from `PROFILES`; the tests read their budgets here)."""
+
+from __future__ import annotations
+
+import os
+import random
+import time
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from hypothesis import HealthCheck, Phase, seed
+
+__all__ = ["PROFILES", "STATS", "Budget", "budget", "profile_name", "run_seed", "seeded"]
+
+PROFILE_ENV = "HYPOTHESIS_PROFILE"
+SEED_ENV = "HYPOTHESIS_SEED"
+QUICK_SEED = 20231114  # the quick and mutation profiles are deterministic by default
+
+_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "print_blob": True,
+    "suppress_health_check": [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much],
+}
+
+# max_examples and stateful_step_count are those of the settlement machine; the
+# pure tests take theirs from `Budget`.
+PROFILES: dict[str, dict[str, Any]] = {
+    # Inside `make test`: the whole of tests/properties in about a minute.
+    "quick": {**_COMMON, "max_examples": 20, "stateful_step_count": 30},
+    # `make test-deep`: at least 256 runs of 50 steps.
+    "deep": {**_COMMON, "max_examples": 256, "stateful_step_count": 50},
+    # `python -m bench.mutation`: 100 runs of 50 steps. A failure is all we need, so no shrinking, and no
+    # example database (a mutant's failures must not be replayed on the real contracts).
+    "mutation": {
+        **_COMMON,
+        "max_examples": 100,
+        "stateful_step_count": 50,
+        "database": None,
+        "phases": [Phase.explicit, Phase.generate],
+    },
+}
+
+
+@dataclass(frozen=True)
+class Budget:
+    similarity_probe: int  # similarity through a view, ~5 ms an example
+    similarity_on_chain: int  # similarity through two disclosures, ~0.3 s an example
+    commitments: int  # disclosure accepted iff result and nonce match, ~0.3 s
+    selection: int  # createTask picks 3 distinct AVAILABLE nodes, ~0.5 s
+
+
+_BUDGETS = {
+    "quick": Budget(similarity_probe=500, similarity_on_chain=25, commitments=25, selection=20),
+    "deep": Budget(similarity_probe=3000, similarity_on_chain=100, commitments=100, selection=60),
+    "mutation": Budget(similarity_probe=300, similarity_on_chain=10, commitments=10, selection=8),
+}
+
+
+def profile_name() -> str:
+    name = os.environ.get(PROFILE_ENV, "quick")
+    if name not in PROFILES:
+        raise ValueError(f"{PROFILE_ENV}={name!r}: expected one of {', '.join(PROFILES)}")
+    return name
+
+
+def budget() -> Budget:
+    return _BUDGETS[profile_name()]
+
+
+def _draw_seed() -> int:
+    configured = os.environ.get(SEED_ENV)
+    if configured:
+        try:
+            return int(configured, 0)
+        except ValueError:
+            raise ValueError(f"{SEED_ENV}={configured!r} is not an integer") from None
+    if profile_name() == "deep":
+        return random.SystemRandom().randrange(2**32)  # printed, so the run can be replayed
+    return QUICK_SEED
+
+
+_SEED = _draw_seed()
+
+
+def run_seed() -> int:
+    """The seed of this session: HYPOTHESIS_SEED, else fixed (quick, mutation) or drawn (deep)."""
+    return _SEED
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def seeded(test: F) -> F:
+    """Apply the session seed to a @given test or a state-machine factory."""
+    return seed(_SEED)(test)
+
+
+@dataclass
+class RunStats:
+    """What the settlement machine did in this process, for the end-of-session report."""
+
+    runs: int = 0  # completed runs (their steps are counted)
+    steps: int = 0
+    failed_runs: int = 0  # runs that found a divergence (shrinking replays included)
+    dropped_runs: int = 0  # runs Hypothesis dropped as invalid (no rule could go on)
+    seconds: float = 0.0
+    outcomes: Counter[str] = field(default_factory=Counter)
+    started: float = field(default_factory=time.perf_counter)
+
+    def summary(self) -> str:
+        per_run = self.steps / self.runs if self.runs else 0.0
+        rate = self.steps / self.seconds if self.seconds else 0.0
+        return (
+            f"settlement machine [{profile_name()} profile, seed {_SEED}]: {self.runs} runs, "
+            f"{self.steps} steps ({per_run:.1f} per run), {self.seconds:.1f} s wall time, {rate:.1f} steps/s; "
+            f"{self.dropped_runs} runs dropped as invalid, {self.failed_runs} failing"
+        )
+
+    def outcome_table(self) -> str:
+        return "\n".join(f"  {count:6d}  {what}" for what, count in sorted(self.outcomes.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+STATS = RunStats()

@@ -24,9 +24,9 @@ demo: $(READY)
 test: $(READY)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
-## test-deep: the deep property-test profile
+## test-deep: the deep property-test profile (256 runs of up to 500 steps, on revm)
 test-deep: $(READY)
-	HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -p no:cacheprovider tests/properties -q -s
+	HYDROGEN_BACKEND=revm HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -p no:cacheprovider tests/properties -q -s
 
 ## mutation: break each settlement rule in a copy of Task.vy and count the mutants caught
 mutation: $(READY)

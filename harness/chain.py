@@ -293,9 +293,11 @@ class Chain:
             return self._tester_call(fn, sender, block)
         if isinstance(self.backend, RevmBackend):
             return self._revm_call(fn, sender, block)
-        params = {"from": sender} if sender else {}
+        tx = {"to": fn.address, "data": fn._encode_transaction_data()}
+        if sender:
+            tx["from"] = sender
         try:
-            return fn.call(params, block_identifier=block)
+            return _decode_outputs(fn, bytes(self.w3.eth.call(tx, block_identifier=block)))  # type: ignore[arg-type]
         except Exception as exc:
             reason = decode_revert(exc)
             if reason is None:

@@ -15,6 +15,7 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 from web3.types import TxReceipt
 
+from harness.abi_calls import ContractCall, FunctionTable
 from harness.chain import ETH, Chain
 from harness.compiler import compile_contract
 from harness.events import EventCodec, TaskCreated, TaskEvent
@@ -31,9 +32,10 @@ class _Binding:
         self.contract = contract
         self.address: str = contract.address
         self.abi: list[dict[str, Any]] = list(contract.abi)
+        self._table = FunctionTable(self.address, self.abi)
 
-    def _fn(self, name: str, *args: Any) -> Any:
-        return getattr(self.contract.functions, name)(*args)
+    def _fn(self, name: str, *args: Any) -> ContractCall:
+        return self._table.call(name, *args)
 
     def _call(self, name: str, *args: Any, block: int | str = "latest") -> Any:
         return self.chain.call(self._fn(name, *args), block=block)

@@ -5,9 +5,11 @@ Profiles (Hypothesis profiles registered here, chosen by HYPOTHESIS_PROFILE):
 - ``quick`` (default, inside ``make test``): 20 settlement-machine runs of 30 steps
   plus small budgets for the pure properties; about a minute in all. Deterministic:
   seeded with a fixed seed unless HYPOTHESIS_SEED says otherwise.
-- ``deep`` (``make test-deep``, i.e. ``HYPOTHESIS_PROFILE=deep pytest tests/properties
-  -q -s``): 256 runs of 50 steps; prints its run count, step count, wall time and the
-  outcomes reached at the end of the session. Its seed is drawn at random and printed.
+- ``deep`` (``make test-deep``, i.e. ``HYDROGEN_BACKEND=revm HYPOTHESIS_PROFILE=deep
+  pytest tests/properties -q -s``): 256 runs of up to 500 steps on the revm fast path
+  (the same contracts, bindings and ghost model; no transactions or blocks); prints its
+  run count, step count, wall time and the outcomes reached at the end of the
+  session. Its seed is drawn at random and printed.
 - ``mutation`` (used by ``python -m bench.mutation``): 60 runs of 40 steps, no
   shrinking, no example database.
 
@@ -20,6 +22,9 @@ Failing examples: a failing machine run is saved in Hypothesis's example databas
 first on the next run, until it passes; the failure report also prints a
 ``@reproduce_failure`` blob (print_blob=True) and the shrunk steps in protocol words.
 (Pure tests under a seed do not use the database: Hypothesis's ``@seed`` disables it.)
+
+Backend: ``HYDROGEN_BACKEND=revm`` runs everything on revm (pyrevm); the default is
+the in-memory eth-tester chain, which ``make test`` uses.
 
 Contracts under test: ``HYDROGEN_CONTRACTS_DIR=<dir>`` compiles CNX/Node/Task from
 that folder instead of ``contracts/`` (the mutation check points it at mutants).

@@ -30,8 +30,9 @@ _COMMON: dict[str, Any] = {
 PROFILES: dict[str, dict[str, Any]] = {
     # Inside `make test`: the whole of tests/properties in about a minute.
     "quick": {**_COMMON, "max_examples": 20, "stateful_step_count": 30},
-    # `make test-deep`: at least 256 runs of 50 steps.
-    "deep": {**_COMMON, "max_examples": 256, "stateful_step_count": 50},
+    # `make test-deep`: 256 runs of up to 500 steps (Foundry's invariant-testing
+    # defaults), on the revm fast path (HYDROGEN_BACKEND=revm, set by the Makefile).
+    "deep": {**_COMMON, "max_examples": 256, "stateful_step_count": 500},
     # `python -m bench.mutation`: 100 runs of 50 steps. A failure is all we need, so no shrinking, and no
     # example database (a mutant's failures must not be replayed on the real contracts).
     "mutation": {

@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
-__all__ = ["Behaviour", "CrashPoint", "WorkKind"]
+__all__ = ["Behaviour", "CrashPoint", "WorkKind", "behaviour_mix"]
 
 
 class WorkKind(str, Enum):
@@ -74,3 +74,15 @@ class Behaviour:
         if self.offline:
             parts.append("offline")
         return "+".join(parts)
+
+
+def behaviour_mix(text: str, count: int) -> list[str]:
+    """`count` behaviours from a comma-separated list, padded with honest ones.
+
+    Each is parsed, so a bad name fails here with the list of good ones."""
+    given = [part.strip() for part in text.split(",") if part.strip()]
+    for item in given:
+        Behaviour.parse(item)
+    if len(given) > count:
+        raise ValueError(f"{len(given)} behaviours given for {count} nodes")
+    return given + ["honest"] * (count - len(given))

@@ -35,14 +35,9 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _behaviours(text: str, count: int) -> list[str]:
-    from fakes.behaviour import Behaviour
+    from fakes.behaviour import behaviour_mix
 
-    given = [part.strip() for part in text.split(",") if part.strip()]
-    for item in given:
-        Behaviour.parse(item)  # a bad name fails here, with the list of good ones
-    if len(given) > count:
-        raise ValueError(f"{len(given)} behaviours given for {count} nodes")
-    return given + ["honest"] * (count - len(given))
+    return behaviour_mix(text, count)
 
 
 def run_sandbox_command(args: argparse.Namespace) -> int:

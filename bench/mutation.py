@@ -204,7 +204,7 @@ _FAILED = re.compile(r"^(FAILED|ERROR) (\S+)(?: - (.*))?$", re.MULTILINE)
 
 
 def run_tests(folder: Path | None, timeout: int) -> Outcome:
-    env = dict(os.environ, HYPOTHESIS_PROFILE="mutation", COLUMNS="400")  # untruncated summary lines
+    env = dict(os.environ, HYPOTHESIS_PROFILE=os.environ.get("MUTATION_PROFILE", "mutation"), COLUMNS="400")  # untruncated summary lines
     env.pop("HYPOTHESIS_SEED", None)
     if folder is not None:
         env["HYDROGEN_CONTRACTS_DIR"] = str(folder)

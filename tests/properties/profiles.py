@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from hypothesis import HealthCheck, Phase, seed
+from hypothesis import HealthCheck, Phase, seed, settings
 
 __all__ = ["PROFILES", "STATS", "Budget", "budget", "profile_name", "run_seed", "seeded"]
 
@@ -104,6 +104,7 @@ class RunStats:
     """What the settlement machine did in this process, for the end-of-session report."""
 
     runs: int = 0  # completed runs (their steps are counted)
+    full_runs: int = 0  # completed runs that reached stateful_step_count steps
     steps: int = 0
     failed_runs: int = 0  # runs that found a divergence (shrinking replays included)
     dropped_runs: int = 0  # runs Hypothesis dropped as invalid (no rule could go on)
@@ -115,7 +116,8 @@ class RunStats:
         per_run = self.steps / self.runs if self.runs else 0.0
         rate = self.steps / self.seconds if self.seconds else 0.0
         return (
-            f"settlement machine [{profile_name()} profile, seed {_SEED}]: {self.runs} runs, "
+            f"settlement machine [{profile_name()} profile, seed {_SEED}]: {self.runs} runs "
+            f"({self.full_runs} of the full {settings.default.stateful_step_count} steps), "
             f"{self.steps} steps ({per_run:.1f} per run), {self.seconds:.1f} s wall time, {rate:.1f} steps/s; "
             f"{self.dropped_runs} runs dropped as invalid, {self.failed_runs} failing"
         )

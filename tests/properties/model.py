@@ -429,8 +429,10 @@ class Ledger:
                 task.is_success = True
                 self._pay(task, node[1])
                 if result[0]:
+                    self._branch("|d|=2 similar: success")
                     events += self._succeed(task, d[0])
                 else:  # two error reports: the app is to blame
+                    self._branch("|d|=2 two error reports: abort")
                     self._pay(task, node[0])
                     events.append(Event("TaskAborted", task.id, (ABORT_ERROR,)))
                     task.aborted = True
@@ -442,18 +444,23 @@ class Ledger:
         elif len(d) == 3:
             if task.is_success:
                 if similar(result[0], result[2], self.threshold):
+                    self._branch("|d|=3 after success: d2 similar, paid")
                     self._pay(task, node[2])
                 else:
+                    self._branch("|d|=3 after success: d2 not similar, slashed")
                     self._slash(task, node[2])
             elif similar(result[0], result[2], self.threshold):
+                self._branch("|d|=3 d0~d2: success, d1 slashed")
                 self._pay(task, node[2])
                 self._slash(task, node[1])
                 events += self._succeed(task, d[0])
             elif similar(result[1], result[2], self.threshold):
+                self._branch("|d|=3 d1~d2: success, d0 slashed")
                 self._pay(task, node[2])
                 self._slash(task, node[0])
                 events += self._succeed(task, d[1])
             else:
+                self._branch("|d|=3 no two similar: illegal")
                 self._refund(task, task.balance)
                 for n in node:
                     self._release(task, n)
@@ -464,6 +471,9 @@ class Ledger:
                 self.total_aborted += 1
         self._try_delete(task)
         return events
+
+    def _branch(self, name: str) -> None:
+        self.effects.append(("branch", name))
 
     def _try_delete(self, task: TaskState) -> None:
         # Reading: a task is deleted as soon as no selected node is bound to it any more

@@ -39,11 +39,14 @@ TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 APPROVAL_TOPIC = keccak(text="Approval(address,address,uint256)")
 ADVANCES = (1, 10, 60, 300, 899, 900, 901, 1800)
 SWEEP_EVERY = 5
-# What a node does with its round: honest most often, else one of results.KINDS, an
-# error report, or "crash": it commits the true result, then never acts on that task
-# again (no disclosure, no upload report), so unless the other two settle the task it
-# ends by a cancel after its deadline.
-BEHAVIOURS = ("honest", "honest", *KINDS[1:], "crash", "error")
+# What a node does with its round: one of results.KINDS (what it commits), "error" (it
+# reports a task error instead), or "crash" (it commits the true result, then never
+# acts on that task again: no disclosure, no upload report, so unless the other two
+# settle the task it ends by a cancel after its deadline).
+BEHAVIOURS = (*KINDS, "crash", "error")
+# Each node of a run has a behaviour (DESIGN.md: behaviours are data), which the honest
+# network steps follow; honest most often. Shrinks towards all honest.
+NODE_BEHAVIOURS = ("honest",) * 6 + BEHAVIOURS[1:]
 TIMEOUTS = (60, 300, 900, 3600)  # owner_updates(setting="timeout") picks one
 LEGAL_ACTIONS: dict[NodeStatus, tuple[str, ...]] = {
     NodeStatus.QUIT: ("join",),
@@ -114,6 +117,8 @@ class SettlementMachine(RuleBasedStateMachine):
         self.truth: dict[int, bytes] = {}
         self.secret: dict[tuple[int, int], tuple[bytes, bytes]] = {}
         self.crashed: set[tuple[int, int]] = set()  # (task, round) whose node crashed after committing
+        self.behaviour: dict[str, str] = {}  # node -> its behaviour in this run (join_nodes)
+        self.bad_args: set[int] = set()  # tasks whose args the nodes cannot run
         self.touched: set[int] = set()
         self.check_allowances = True
         self._checks = 0
@@ -196,6 +201,9 @@ class SettlementMachine(RuleBasedStateMachine):
     def _describe(self, events: list[Event]) -> str:
         parts = []
         for what, who in self.model.effects:
+            if what == "branch":
+                STATS.outcomes[f"settled: {who}"] += 1
+                continue
             parts.append(f"{what} {who if what == 'delete task' else self._n(who)}")
             if what in ("slash", "free unpaid"):
                 STATS.outcomes[what] += 1
@@ -295,11 +303,13 @@ class SettlementMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------ set-up
 
-    @initialize(count=st.integers(3, 8))
-    def join_nodes(self, count: int) -> None:
-        """This run's nodes: the first `count` of 8 (node1..node3 joined already)."""
+    @initialize(count=st.integers(3, 8), behaviours=st.lists(st.sampled_from(NODE_BEHAVIOURS), min_size=8, max_size=8))
+    def join_nodes(self, count: int, behaviours: list[str]) -> None:
+        """This run's nodes: the first `count` of 8 (node1..node3 joined already), each
+        with its behaviour."""
         self.nodes = self.w.node_addresses[:count]
-        self._say(f"{count} nodes: {', '.join(self._n(n) for n in self.nodes)}")
+        self.behaviour = dict(zip(self.nodes, behaviours))
+        self._say(f"{count} nodes: {', '.join(f'{self._n(n)} ({self.behaviour[n]})' for n in self.nodes)}")
         for node in self.nodes:
             if self.model.status[node] == NodeStatus.QUIT:
                 self._act(f"{self._n(node)} join", lambda n=node: self.model.join(n), self._send(node, self.d.node.join))
@@ -307,12 +317,22 @@ class SettlementMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ applications
 
     @precondition(lambda self: self.model.available_nodes >= 3)
-    @rule(app=st.sampled_from(("app1", "app2", "app3")), truth=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=10), salt=st.integers(0, 2**32))
-    def create_task(self, app: str, truth: list[int], salt: int) -> None:
-        """An app creates a task whose true result is `truth` (8-byte words)."""
-        self._create_task(app, truth, salt)
+    @rule(
+        app=st.sampled_from(("app1", "app2", "app3")),
+        truth=st.lists(st.integers(0, 2**64 - 1), min_size=1, max_size=10),
+        salt=st.integers(0, 2**32),
+        args=st.sampled_from(("valid", "valid", "valid", "invalid")),
+    )
+    def create_task(self, app: str, truth: list[int], salt: int, args: str) -> None:
+        """An app creates a task whose true result is `truth` (8-byte words). With
+        invalid args, the nodes that follow the network report a task error instead of
+        committing (PROTOCOL.md 5), so two error reports abort it."""
+        task_id = self._create_task(app, truth, salt)
+        if task_id is not None and args == "invalid":
+            self.bad_args.add(task_id)
+            self._say(f"task {task_id}'s args are invalid: its nodes will report errors")
 
-    def _create_task(self, app: str, truth: list[int], salt: int) -> None:
+    def _create_task(self, app: str, truth: list[int], salt: int) -> int | None:
         account = self.w.apps[app]
         task_hash = salt.to_bytes(32, "big")
         self.check_allowances = True
@@ -326,7 +346,7 @@ class SettlementMachine(RuleBasedStateMachine):
                     self.d.task.create_task(account, task_hash)
             except AssertionError as exc:
                 raise AssertionError(f"{app} createTask: {exc}") from None
-            return
+            return None
         try:
             created = self.d.task.create_task(account, task_hash)
         except RevertError as exc:
@@ -345,6 +365,7 @@ class SettlementMachine(RuleBasedStateMachine):
         self.truth[created.task_id] = words(truth)
         self.touched.add(created.task_id)
         STATS.outcomes["task created"] += 1
+        return created.task_id
 
     def _check_create_logs(self, receipt: Any, app: str) -> None:
         """2.3: Approval (absent under an infinite allowance), Transfer, 3 TaskCreated."""
@@ -382,13 +403,18 @@ class SettlementMachine(RuleBasedStateMachine):
             if not candidates:
                 self._say(f"no node can commit ({behaviour}): every task waiting for one is aborted")
                 return
-            spot = self._choose(candidates, which)
-            self._commit(*spot, "honest" if behaviour == "crash" else behaviour)
-            if behaviour == "crash":
-                self.crashed.add(spot)
-                self._say(f"{self._n(self.model.tasks[spot[0]].selected[spot[1]])} crashes after committing")
+            self._work(*self._choose(candidates, which), behaviour)
             return
         self._report_error(*self._choose(self._unset_rounds(aborted=None), which))
+
+    def _work(self, task_id: int, round_: int, behaviour: str) -> None:
+        if behaviour == "error":
+            self._report_error(task_id, round_)
+            return
+        self._commit(task_id, round_, "honest" if behaviour == "crash" else behaviour)
+        if behaviour == "crash":
+            self.crashed.add((task_id, round_))
+            self._say(f"{self._n(self.model.tasks[task_id].selected[round_])} crashes after committing")
 
     def _report_error(self, task_id: int, round_: int) -> None:
         node = self.model.tasks[task_id].selected[round_]
@@ -415,8 +441,8 @@ class SettlementMachine(RuleBasedStateMachine):
         moves: list[tuple[str, int]] = [("error" if task.aborted else "commit", r) for r in self._unset(task)]
         moves += [("disclose", r) for i, r in self._disclosable() if i == task.id]
         moves += [("report", r) for i, r in self._result_rounds() if i == task.id]
-        if self.w.chain.now() + 1 > task.timeout:
-            moves.append(("cancel", 0))  # its deadline has passed: the app or a node cancels it
+        if not moves and self.w.chain.now() + 1 > task.timeout:
+            moves.append(("cancel", 0))  # stuck past its deadline: its creator cancels it
         return moves
 
     def _movable(self) -> list[TaskState]:
@@ -425,15 +451,18 @@ class SettlementMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._movable())
     @rule(which=pick)
     def network_step(self, which: int) -> None:
-        """One task moves on as honest nodes would move it: one of its nodes that can act
-        does -- commits the true result (or, on an aborted task, reports an error),
-        discloses, or, as the result node, reports its upload -- or, past its deadline,
-        its creator cancels it. Other rules add the deviations."""
+        """One task moves on as the network would move it: one of its nodes that can
+        act does -- commits as its behaviour says (reports an error if the task's args
+        are invalid, or if the task is aborted), discloses, or, as the result node,
+        reports its upload -- or, if no node will act and its deadline has passed, its
+        creator cancels it. Other rules add one-off deviations (cancel_expired cancels
+        expired tasks that could still move on)."""
         movable = self._movable()
         task = self._choose(movable, which)
         move, round_ = self._choose(self._moves(task), which // len(movable))
         if move == "commit":
-            self._commit(task.id, round_, "honest")
+            node = task.selected[round_]
+            self._work(task.id, round_, "error" if task.id in self.bad_args else self.behaviour.get(node, "honest"))
         elif move == "error":
             self._report_error(task.id, round_)
         elif move == "disclose":

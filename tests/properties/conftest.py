@@ -1,33 +1,40 @@
 """Property tests of the payment and refund rules (PROTOCOL.md 3).
 
-Profiles (Hypothesis profiles registered here, chosen by HYPOTHESIS_PROFILE):
+Profiles (Hypothesis profiles registered here, chosen by HYPOTHESIS_PROFILE; their
+values are in profiles.py):
 
-- ``quick`` (default, inside ``make test``): 20 settlement-machine runs of 30 steps
-  plus small budgets for the pure properties; about a minute in all. Deterministic:
-  seeded with a fixed seed unless HYPOTHESIS_SEED says otherwise.
+- ``quick`` (default, inside ``make test``): 20 settlement-machine runs of up to 30
+  steps plus small budgets for the pure properties; about a minute for the whole of
+  tests/properties. Deterministic: a fixed seed unless HYPOTHESIS_SEED is given.
 - ``deep`` (``make test-deep``, i.e. ``HYDROGEN_BACKEND=revm HYPOTHESIS_PROFILE=deep
   pytest tests/properties -q -s``): 256 runs of up to 500 steps on the revm fast path
-  (the same contracts, bindings and ghost model; no transactions or blocks); prints its
-  run count, step count, wall time and the outcomes reached at the end of the
-  session. Its seed is drawn at random and printed.
-- ``mutation`` (used by ``python -m bench.mutation``): 60 runs of 40 steps, no
-  shrinking, no example database.
+  (the same contracts, bindings and ghost model; no transactions or blocks) and 10x
+  the pure budgets; the session ends with its run count, step count, wall time and
+  the outcomes reached. Its seed is drawn at random and printed in that summary.
+- ``mutation`` (``python -m bench.mutation``; MUTATION_PROFILE picks another): 100
+  runs of up to 50 steps, no shrinking, no example database, fixed seed.
 
-Reproducing a run: ``HYPOTHESIS_SEED=<n>`` (decimal or 0x-hex) seeds every property
-test and the machine, e.g. ``HYPOTHESIS_SEED=123 HYPOTHESIS_PROFILE=deep pytest
-tests/properties -q -s``. The session seed is printed in the summary line.
+Reproducing a run: ``HYPOTHESIS_SEED=<n>`` (decimal or 0x-hex) seeds the machine and
+every pure property test, e.g. ``HYPOTHESIS_SEED=123 HYPOTHESIS_PROFILE=deep pytest
+tests/properties -q -s``; the seed in use is printed in the summary ("settlement
+machine [deep profile, seed N]").
 
 Failing examples: a failing machine run is saved in Hypothesis's example database
 (``.hypothesis/examples``, the default DirectoryBasedExampleDatabase) and replayed
-first on the next run, until it passes; the failure report also prints a
-``@reproduce_failure`` blob (print_blob=True) and the shrunk steps in protocol words.
-(Pure tests under a seed do not use the database: Hypothesis's ``@seed`` disables it.)
+first on the next run until it passes; the report prints the shrunk steps, each with
+a note in protocol words ("app1 createTask -> task 1 [node3,node1,node5]", "node3
+commit wrong on task 1 round 0"), and a ``@reproduce_failure`` blob (print_blob).
+Hypothesis's ``@seed`` turns the database off, so the seeded pure tests do not use it.
 
 Backend: ``HYDROGEN_BACKEND=revm`` runs everything on revm (pyrevm); the default is
 the in-memory eth-tester chain, which ``make test`` uses.
 
-Contracts under test: ``HYDROGEN_CONTRACTS_DIR=<dir>`` compiles CNX/Node/Task from
-that folder instead of ``contracts/`` (the mutation check points it at mutants).
+Contracts under test: ``HYDROGEN_CONTRACTS_DIR=<dir>`` compiles CNX/Node/Task from that
+folder instead of ``contracts/`` (the mutation check points it at mutants).
+
+The profile is loaded for the whole session: Hypothesis tests elsewhere inherit what
+they do not set themselves (today's ones set max_examples and deadline, so they only
+pick up print_blob and the relaxed slow-data health checks).
 """
 
 from __future__ import annotations

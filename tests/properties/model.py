@@ -398,18 +398,21 @@ class Ledger:
         task.balance -= amount
         task.refunded += amount
         self._transfer(self.task_contract, task.creator, amount)
-        self.effects.append(("refund", task.creator))
+        if amount:
+            self.effects.append(("refund", task.creator))
 
     def _slash(self, task: TaskState, node: str) -> None:
         """The node's fee goes back to the creator, its stake to the Node owner; it is out."""
         if self.status[node] not in BUSY_STATES:
             raise ModelError(f"slashing {node} in status {self.status[node].name}")
+        noted = len(self.effects)
         self._refund(task, task.fee)
+        del self.effects[noted:]  # the refund of its fee is part of the slash
         if self.node_task.get(node) == task.id:
             del self.node_task[node]
         self.status[node] = NodeStatus.QUIT
         self._transfer(self.node_contract, self.owner, STAKE_AMOUNT)
-        self.effects[-1] = ("slash", node)  # the refund of its fee is part of the slash
+        self.effects.append(("slash", node))
 
     def _succeed(self, task: TaskState, round_: int) -> list[Event]:
         node = task.selected[round_]

@@ -33,7 +33,7 @@ from harness.protocol import ZERO_HASH, NodeStatus, commitment_of
 from tests.properties import model
 from tests.properties.profiles import budget, seeded
 from tests.properties.results import nonce_for, words
-from tests.properties.world import World, source_folder
+from tests.properties.world import World, backend_name, source_folder
 
 PROBE_SOURCE = Path(__file__).parent / "probe" / "SimilarityProbe.vy"
 
@@ -81,7 +81,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
         shutil.copy(source, folder / source.name)
     shutil.copy(PROBE_SOURCE, folder / PROBE_SOURCE.name)
     compiled = compile_contract("SimilarityProbe", folder)
-    chain = Chain.in_memory(seed=11)
+    chain = Chain.revm(seed=11) if backend_name() == "revm" else Chain.in_memory(seed=11)
     contract = chain.deploy(chain.faucet, compiled.abi, compiled.bytecode)
     yield lambda a, b, t: bool(chain.call(contract.functions.similar(a, b, t)))
 

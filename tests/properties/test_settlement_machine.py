@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from hypothesis import event, note, settings
@@ -27,9 +26,9 @@ from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, pr
 
 from harness.events import TaskAborted, TaskCreated, TaskResultCommitmentsReady, TaskSuccess
 from harness.plugin import expect_revert
+from harness.protocol import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
 from harness.reverts import RevertError
-from harness.protocol import CNX, ERROR_COMMITMENT, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
-from tests.properties.model import INFINITE, BUSY_STATES, Event, Ledger, ModelError, Revert, TaskState
+from tests.properties.model import BUSY_STATES, INFINITE, Event, Ledger, ModelError, Revert, TaskState
 from tests.properties.profiles import STATS, seeded
 from tests.properties.results import KINDS, node_result, nonce_for, words
 from tests.properties.world import Reading, World

@@ -13,6 +13,7 @@ that does not compile fails it too.
     python -m bench.mutation                 # every mutant; exit 1 if any is missed
     python -m bench.mutation --list          # the mutants
     python -m bench.mutation --only pay-d0-not-d1 --only skip-illegal-refund
+    python -m bench.mutation --seed 7        # another seed than the profile's fixed one
 """
 
 from __future__ import annotations
@@ -26,10 +27,11 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass
-from importlib import resources
 from pathlib import Path
 
-__all__ = ["MUTANTS", "Mutant", "MutantError", "apply", "main"]
+from harness.compiler import sources_dir
+
+__all__ = ["MUTANTS", "Mutant", "MutantError", "apply", "copy_contracts", "main"]
 
 ROOT = Path(__file__).resolve().parent.parent
 # The machine first: most mutants break settlement, and -x stops at the first failure.
@@ -159,10 +161,6 @@ MUTANTS: tuple[Mutant, ...] = (
 )
 
 
-def _source_folder() -> Path:
-    return Path(str(resources.files("harness.contract_sources")))
-
-
 def apply(mutant: Mutant, folder: Path) -> None:
     """Apply `mutant` to the copy of the contracts in `folder`; exactly one match."""
     path = folder / mutant.file
@@ -178,8 +176,8 @@ def apply(mutant: Mutant, folder: Path) -> None:
     path.write_text(text.replace(mutant.find, mutant.replace))
 
 
-def _copy_contracts(folder: Path) -> None:
-    for source in _source_folder().glob("*.vy"):
+def copy_contracts(folder: Path) -> None:
+    for source in sources_dir().glob("*.vy"):
         shutil.copy(source, folder / source.name)
 
 
@@ -203,9 +201,11 @@ class Outcome:
 _FAILED = re.compile(r"^(FAILED|ERROR) (\S+)(?: - (.*))?$", re.MULTILINE)
 
 
-def run_tests(folder: Path | None, timeout: int) -> Outcome:
+def run_tests(folder: Path | None, timeout: int, seed: int | None = None) -> Outcome:
     env = dict(os.environ, HYPOTHESIS_PROFILE=os.environ.get("MUTATION_PROFILE", "mutation"), COLUMNS="400")  # untruncated summary lines
     env.pop("HYPOTHESIS_SEED", None)
+    if seed is not None:
+        env["HYPOTHESIS_SEED"] = str(seed)
     if folder is not None:
         env["HYDROGEN_CONTRACTS_DIR"] = str(folder)
     command = [sys.executable, "-m", "pytest", "-x", "-q", "-p", "no:cacheprovider", *TEST_FILES]
@@ -245,6 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", action="append", default=[], metavar="NAME", help="run only this mutant (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the mutants and exit")
     parser.add_argument("--timeout", type=int, default=DEFAULT_TIMEOUT, help=f"seconds per pytest run (default {DEFAULT_TIMEOUT})")
+    parser.add_argument("--seed", type=int, default=None, help="Hypothesis seed of every run (default: the profile's fixed seed)")
     parser.add_argument("--skip-baseline", action="store_true", help="do not first check that the unmutated contracts pass")
     args = parser.parse_args(argv)
 
@@ -266,7 +267,7 @@ def main(argv: list[str] | None = None) -> int:
             for mutant in chosen:
                 folder = base / mutant.name
                 folder.mkdir()
-                _copy_contracts(folder)
+                copy_contracts(folder)
                 apply(mutant, folder)
                 _compile(folder, mutant.name)
                 folders[mutant.name] = folder
@@ -278,9 +279,9 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_baseline:
             original = base / "original"
             original.mkdir()
-            _copy_contracts(original)
+            copy_contracts(original)
             print("baseline: the unmutated contracts under the mutation profile ...", flush=True)
-            outcome = run_tests(original, args.timeout)
+            outcome = run_tests(original, args.timeout, args.seed)
             print(f"baseline: {'passed' if outcome.verdict == 'missed' else outcome.verdict} in {outcome.seconds:.1f} s", flush=True)
             if outcome.verdict != "missed":
                 print(f"the property tests fail on the unmutated contracts, so no mutant can be judged:\n{outcome.detail}", file=sys.stderr)
@@ -289,7 +290,7 @@ def main(argv: list[str] | None = None) -> int:
         rows: list[tuple[Mutant, Outcome]] = []
         for index, mutant in enumerate(chosen, 1):
             print(f"[{index}/{len(chosen)}] {mutant.name}: {mutant.rule} ...", flush=True)
-            outcome = run_tests(folders[mutant.name], args.timeout)
+            outcome = run_tests(folders[mutant.name], args.timeout, args.seed)
             print(f"    {outcome.verdict} in {outcome.seconds:.1f} s: {outcome.detail.splitlines()[0] if outcome.detail else ''}", flush=True)
             if outcome.verdict == "error":
                 print(outcome.detail, flush=True)

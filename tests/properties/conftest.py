@@ -11,8 +11,9 @@ values are in profiles.py):
   (the same contracts, bindings and ghost model; no transactions or blocks) and 10x
   the pure budgets; the session ends with its run count, step count, wall time and
   the outcomes reached. Its seed is drawn at random and printed in that summary.
-- ``mutation`` (``python -m bench.mutation``; MUTATION_PROFILE picks another): 100
-  runs of up to 50 steps, no shrinking, no example database, fixed seed.
+- ``mutation`` (``python -m bench.mutation``; MUTATION_PROFILE picks another): 400
+  runs of up to 50 steps, no shrinking, no example database, fixed seed
+  (``--seed`` gives another).
 
 Reproducing a run: ``HYPOTHESIS_SEED=<n>`` (decimal or 0x-hex) seeds the machine and
 every pure property test, e.g. ``HYPOTHESIS_SEED=123 HYPOTHESIS_PROFILE=deep pytest

@@ -13,11 +13,12 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, seed, settings
 
-__all__ = ["PROFILES", "STATS", "Budget", "budget", "profile_name", "run_seed", "seeded"]
+__all__ = ["LONG_RUN", "PROFILES", "STATS", "Budget", "budget", "profile_name", "run_seed", "seeded"]
 
 PROFILE_ENV = "HYPOTHESIS_PROFILE"
 SEED_ENV = "HYPOTHESIS_SEED"
-QUICK_SEED = 20231114  # the quick and mutation profiles are deterministic by default
+QUICK_SEED = 20231114
+LONG_RUN = 50  # steps; the deep profile must complete 256 runs at least this long  # the quick and mutation profiles are deterministic by default
 
 _COMMON: dict[str, Any] = {
     "deadline": None,
@@ -33,11 +34,12 @@ PROFILES: dict[str, dict[str, Any]] = {
     # `make test-deep`: 256 runs of up to 500 steps (Foundry's invariant-testing
     # defaults), on the revm fast path (HYDROGEN_BACKEND=revm, set by the Makefile).
     "deep": {**_COMMON, "max_examples": 256, "stateful_step_count": 500},
-    # `python -m bench.mutation`: 100 runs of 50 steps. A failure is all we need, so no shrinking, and no
+    # `python -m bench.mutation`: 400 runs of 50 steps (~30 s a pass on revm; at 100 runs some
+    # mutants escaped under some seeds). A failure is all we need, so no shrinking, and no
     # example database (a mutant's failures must not be replayed on the real contracts).
     "mutation": {
         **_COMMON,
-        "max_examples": 100,
+        "max_examples": 400,
         "stateful_step_count": 50,
         "database": None,
         "phases": [Phase.explicit, Phase.generate],
@@ -105,6 +107,7 @@ class RunStats:
 
     runs: int = 0  # completed runs (their steps are counted)
     full_runs: int = 0  # completed runs that reached stateful_step_count steps
+    long_runs: int = 0  # completed runs of at least LONG_RUN steps (issue 5's yardstick)
     steps: int = 0
     failed_runs: int = 0  # runs that found a divergence (shrinking replays included)
     dropped_runs: int = 0  # runs Hypothesis dropped as invalid (no rule could go on)
@@ -117,7 +120,8 @@ class RunStats:
         rate = self.steps / self.seconds if self.seconds else 0.0
         return (
             f"settlement machine [{profile_name()} profile, seed {_SEED}]: {self.runs} runs "
-            f"({self.full_runs} of the full {settings.default.stateful_step_count} steps), "
+            f"({self.long_runs} of at least {LONG_RUN} steps, {self.full_runs} of the full "
+            f"{settings.default.stateful_step_count}), "
             f"{self.steps} steps ({per_run:.1f} per run), {self.seconds:.1f} s wall time, {rate:.1f} steps/s; "
             f"{self.dropped_runs} runs dropped as invalid, {self.failed_runs} failing"
         )

@@ -29,7 +29,7 @@ from harness.plugin import expect_revert
 from harness.protocol import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
 from harness.reverts import RevertError
 from tests.properties.model import BUSY_STATES, INFINITE, Event, Ledger, ModelError, Revert, TaskState
-from tests.properties.profiles import STATS, seeded
+from tests.properties.profiles import LONG_RUN, STATS, seeded
 from tests.properties.results import KINDS, node_result, nonce_for, words
 from tests.properties.world import Reading, World
 
@@ -37,6 +37,7 @@ ZERO_ADDRESS = "0x" + "00" * 20
 TRANSFER_TOPIC = keccak(text="Transfer(address,address,uint256)")
 APPROVAL_TOPIC = keccak(text="Approval(address,address,uint256)")
 ADVANCES = (1, 10, 60, 300, 899, 900, 901, 1800)
+NEXT_DEADLINE = 0  # time_passes: to the earliest live task's deadline
 SWEEP_EVERY = 5
 # What a node does with its round: one of results.KINDS (what it commits), "error" (it
 # reports a task error instead), or "crash" (it commits the true result, then never
@@ -141,6 +142,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 STATS.runs += 1
                 STATS.steps += self._checks
                 STATS.full_runs += self._checks >= settings.default.stateful_step_count
+                STATS.long_runs += self._checks >= LONG_RUN
             elif isinstance(in_flight, AssertionError | RevertError):
                 STATS.failed_runs += 1
             else:
@@ -498,8 +500,14 @@ class SettlementMachine(RuleBasedStateMachine):
     # ------------------------------------------------------------ time and cancellation
 
     @precondition(lambda self: self._live())
-    @rule(seconds=st.sampled_from(ADVANCES))
+    @rule(seconds=st.sampled_from((NEXT_DEADLINE, *ADVANCES)))
     def time_passes(self, seconds: int) -> None:
+        """The clock moves on by one of ADVANCES, or (NEXT_DEADLINE) just far enough
+        for the earliest live task to be cancellable: a task that expires while some of
+        its nodes are settled and working elsewhere is what deviation 2 is about."""
+        if seconds == NEXT_DEADLINE:
+            now = self.w.chain.now()
+            seconds = max(1, min(t.timeout for t in self._live()) - now)
         now = self.w.chain.advance(seconds)
         self._say(f"time passes {seconds} s (now {now})")
 

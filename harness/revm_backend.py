@@ -37,7 +37,8 @@ class _Ledger:
 
 class RevmBackend:
     """See the module docstring. Snapshots pair a revm journal checkpoint with a
-    copy of the Python-side history."""
+    copy of the Python-side history; they are reverted to at most once, newest
+    first."""
 
     __test__ = False
 
@@ -53,6 +54,7 @@ class RevmBackend:
         self.evm.set_balance(Account.from_key(FAUCET_KEY).address, FAUCET_BALANCE)
         self.state = _Ledger(number=0, timestamp=genesis_timestamp, timestamps={0: genesis_timestamp})
         self._snapshots: dict[int, tuple[Any, _Ledger]] = {}
+        self._last_snapshot = 0
         self._pin_block()
 
     # ------------------------------------------------------------ blocks
@@ -172,16 +174,25 @@ class RevmBackend:
     # ------------------------------------------------------------ isolation
 
     def snapshot(self, w3: Any) -> int:
-        snapshot_id = len(self._snapshots) + 1
-        self._snapshots[snapshot_id] = (self.evm.snapshot(), copy.deepcopy(self.state))
-        return snapshot_id
+        self._last_snapshot += 1
+        self._snapshots[self._last_snapshot] = (self.evm.snapshot(), copy.deepcopy(self.state))
+        return self._last_snapshot
 
     def revert(self, w3: Any, snapshot_id: Any) -> None:
-        checkpoint, state = self._snapshots[snapshot_id]
-        self.evm.revert(checkpoint)
-        self.state = copy.deepcopy(state)
-        # A checkpoint can be reverted to once; take it again for the next revert.
-        self._snapshots[snapshot_id] = (self.evm.snapshot(), state)
+        """Back to the state of `snapshot_id`, which is used up with every later
+        snapshot (as on anvil: take a new one to revert again).
+
+        Each open revm checkpoint is one level of call depth, and revm's revert
+        leaves only one level: later checkpoints are reverted first, newest first, so
+        the depth returns to what it was. (Re-taking a checkpoint after each revert
+        leaked a level per run, until every call halted with CallTooDeep after ~1024.)
+        """
+        if snapshot_id not in self._snapshots:
+            raise ValueError(f"unknown snapshot {snapshot_id!r}: a snapshot can be reverted to once")
+        for later in sorted((i for i in self._snapshots if i >= snapshot_id), reverse=True):
+            checkpoint, state = self._snapshots.pop(later)
+            self.evm.revert(checkpoint)
+        self.state = state  # the last one popped: snapshot_id's
         self._pin_block()
 
     # ------------------------------------------------------------ the EvmBackend protocol

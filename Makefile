@@ -24,11 +24,12 @@ demo: $(READY)
 test: $(READY)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
-## test-deep: the deep property-test profile (256 runs of up to 500 steps, on revm)
+## test-deep: the deep property-test profile on revm (runs of up to 500 steps until 256
+## runs of at least 50 steps are complete)
 test-deep: $(READY)
 	HYDROGEN_BACKEND=revm HYPOTHESIS_PROFILE=deep $(BIN)/python -m pytest -p no:cacheprovider tests/properties -q -s
 
-## mutation: break each settlement rule in a copy of Task.vy and count the mutants caught
+## mutation: break each settlement rule in a copy of the contracts and count the mutants caught
 ## (on revm; MUTATION_PROFILE=deep gives each mutant 256 runs of up to 500 steps)
 mutation: $(READY)
 	HYDROGEN_BACKEND=revm $(BIN)/python -m bench.mutation

@@ -13,12 +13,12 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, seed, settings
 
-__all__ = ["LONG_RUN", "PROFILES", "STATS", "Budget", "budget", "profile_name", "run_seed", "seeded"]
+__all__ = ["LONG_RUN", "PROFILES", "STATS", "Budget", "budget", "long_runs_required", "profile_name", "run_seed", "seeded"]
 
 PROFILE_ENV = "HYPOTHESIS_PROFILE"
 SEED_ENV = "HYPOTHESIS_SEED"
 QUICK_SEED = 20231114
-LONG_RUN = 50  # steps; the deep profile must complete 256 runs at least this long  # the quick and mutation profiles are deterministic by default
+LONG_RUN = 50  # steps; the deep profile completes 256 runs at least this long  # the quick and mutation profiles are deterministic by default
 
 _COMMON: dict[str, Any] = {
     "deadline": None,
@@ -96,15 +96,23 @@ def run_seed() -> int:
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-def seeded(test: F) -> F:
-    """Apply the session seed to a @given test or a state-machine factory."""
-    return seed(_SEED)(test)
+def seeded(test: F, batch: int = 0) -> F:
+    """Apply the session seed (plus `batch`, for a further batch of runs) to a @given
+    test or a state-machine factory."""
+    return seed(_SEED + batch)(test)
+
+
+def long_runs_required() -> int:
+    """How many runs of at least LONG_RUN steps the machine must complete: 256 in the
+    deep profile (issue 5), where Hypothesis ends some runs early; none otherwise."""
+    return 256 if profile_name() == "deep" else 0
 
 
 @dataclass
 class RunStats:
     """What the settlement machine did in this process, for the end-of-session report."""
 
+    batches: int = 0  # calls of run_state_machine_as_test
     runs: int = 0  # completed runs (their steps are counted)
     full_runs: int = 0  # completed runs that reached stateful_step_count steps
     long_runs: int = 0  # completed runs of at least LONG_RUN steps (issue 5's yardstick)
@@ -119,12 +127,17 @@ class RunStats:
         per_run = self.steps / self.runs if self.runs else 0.0
         rate = self.steps / self.seconds if self.seconds else 0.0
         return (
-            f"settlement machine [{profile_name()} profile, seed {_SEED}]: {self.runs} runs "
+            f"settlement machine [{profile_name()} profile, {self._seeds()}]: {self.runs} runs "
             f"({self.long_runs} of at least {LONG_RUN} steps, {self.full_runs} of the full "
             f"{settings.default.stateful_step_count}), "
             f"{self.steps} steps ({per_run:.1f} per run), {self.seconds:.1f} s wall time, {rate:.1f} steps/s; "
             f"{self.dropped_runs} runs dropped as invalid, {self.failed_runs} failing"
         )
+
+    def _seeds(self) -> str:
+        if self.batches <= 1:
+            return f"seed {_SEED}"
+        return f"seed {_SEED}, {self.batches} batches (seeds {_SEED}..{_SEED + self.batches - 1})"
 
     def outcome_table(self) -> str:
         return "\n".join(f"  {count:6d}  {what}" for what, count in sorted(self.outcomes.items(), key=lambda kv: (-kv[1], kv[0])))

@@ -29,7 +29,7 @@ from harness.plugin import expect_revert
 from harness.protocol import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
 from harness.reverts import RevertError
 from tests.properties.model import BUSY_STATES, INFINITE, Event, Ledger, ModelError, Revert, TaskState
-from tests.properties.profiles import LONG_RUN, STATS, seeded
+from tests.properties.profiles import LONG_RUN, STATS, long_runs_required, seeded
 from tests.properties.results import KINDS, node_result, nonce_for, words
 from tests.properties.world import Reading, World
 
@@ -880,11 +880,20 @@ class SettlementMachine(RuleBasedStateMachine):
 
 
 def test_settlement_machine(world: World) -> None:
-    """Random protocol sequences: the chain matches the ghost ledger after every step."""
+    """Random protocol sequences: the chain matches the ghost ledger after every step.
 
-    @seeded
+    The profile's max_examples runs make one batch; the deep profile adds batches (each
+    with the next seed) until 256 runs of at least LONG_RUN steps are complete."""
+
     def machine() -> SettlementMachine:
         return SettlementMachine(world)
 
-    run_state_machine_as_test(machine, settings=settings())
+    required = long_runs_required()
+    while True:
+        before = STATS.long_runs
+        run_state_machine_as_test(seeded(machine, batch=STATS.batches), settings=settings())
+        STATS.batches += 1
+        if STATS.long_runs >= required:
+            break
+        assert STATS.long_runs > before, f"a batch completed no run of {LONG_RUN} steps: the profile cannot reach {required}"
     print(f"\n{STATS.summary()}")

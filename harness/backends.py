@@ -15,6 +15,8 @@ from eth_utils import keccak, to_checksum_address
 from web3 import Web3
 from web3.types import TxReceipt
 
+from harness.block_logs import BlockLogIndex, LogRecord
+
 __all__ = ["EvmBackend", "RpcBackend", "TesterBackend", "BLOCK_GAS_LIMIT"]
 
 BLOCK_GAS_LIMIT = 60_000_000  # H-net clients send ~43M gas limits (PROTOCOL.md 7)
@@ -93,6 +95,20 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
     return SeededPyEVMBackend()
 
 
+def _web3_log(log: LogRecord) -> dict[str, Any]:
+    """A log as web3 hands it over (camelCase keys, checksummed address)."""
+    return {
+        "address": to_checksum_address(log.address),
+        "topics": log.topics,
+        "data": log.data,
+        "blockNumber": log.block_number,
+        "blockHash": log.block_hash,
+        "transactionHash": log.transaction_hash,
+        "transactionIndex": log.transaction_index,
+        "logIndex": log.log_index,
+    }
+
+
 def _topics_match(log_topics: list[bytes], wanted: list[Any] | None) -> bool:
     """eth_getLogs topic matching: position by position, None is a wildcard and a
     list means any of its entries."""
@@ -133,7 +149,7 @@ class TesterBackend:
         self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp, wall_clock)
         self.tester = EthereumTester(backend=self.pyevm)
         self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
-        self._log_cache: dict[bytes, list[dict[str, Any]]] = {}
+        self._logs = BlockLogIndex(_web3_log, capacity=50_000)
 
     def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
         """eth_getLogs read straight from py-evm's receipts, cached per block hash.
@@ -146,36 +162,10 @@ class TesterBackend:
         head = chain.get_canonical_head().block_number
         found: list[dict[str, Any]] = []
         for number in range(max(from_block, 0), min(to_block, head) + 1):
-            for log in self._block_logs(chain, number):
+            for log in self._logs.get(chain, number, chain.chaindb.get_canonical_block_hash(number)):
                 if log["address"].lower() in addresses and _topics_match(log["topics"], topics):
                     found.append(log)
         return found
-
-    def _block_logs(self, chain: Any, number: int) -> list[dict[str, Any]]:
-        block_hash = chain.chaindb.get_canonical_block_hash(number)
-        cached = self._log_cache.get(block_hash)
-        if cached is not None:
-            return cached
-        block = chain.get_block_by_hash(block_hash)
-        logs: list[dict[str, Any]] = []
-        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, block.get_receipts(chain.chaindb))):
-            for log in receipt.logs:
-                logs.append(
-                    {
-                        "address": to_checksum_address(log.address),
-                        "topics": [topic.to_bytes(32, "big") for topic in log.topics],
-                        "data": bytes(log.data),
-                        "blockNumber": number,
-                        "blockHash": block_hash,
-                        "transactionHash": tx.hash,
-                        "transactionIndex": tx_index,
-                        "logIndex": len(logs),
-                    }
-                )
-        if len(self._log_cache) > 50_000:
-            self._log_cache.clear()
-        self._log_cache[block_hash] = logs
-        return logs
 
     def block_timestamp(self, number: int) -> int:
         return int(self.pyevm.chain.get_canonical_block_header_by_number(number).timestamp)

@@ -14,7 +14,6 @@
 
 from __future__ import annotations
 
-from collections import OrderedDict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -24,6 +23,8 @@ from eth.exceptions import HeaderNotFound, Revert, VMError
 from eth.vm.spoof import SpoofTransaction
 from eth_abi import decode as abi_decode
 from eth_utils import to_canonical_address
+
+from harness.block_logs import BlockLogIndex, LogRecord
 
 __all__ = ["CallOutcome", "EvmReader", "LogQuery", "revert_reason"]
 
@@ -75,12 +76,26 @@ def revert_reason(payload: bytes) -> str | None:
     return str(reason)
 
 
+def _tester_log(log: LogRecord) -> dict[str, Any]:
+    """A log as eth-tester records it (snake_case keys, raw address bytes)."""
+    return {
+        "address": log.address,
+        "topics": log.topics,
+        "data": log.data,
+        "block_number": log.block_number,
+        "block_hash": log.block_hash,
+        "transaction_hash": log.transaction_hash,
+        "transaction_index": log.transaction_index,
+        "log_index": log.log_index,
+    }
+
+
 class EvmReader:
     """Reads headers, logs and call results from an eth-tester PyEVMBackend."""
 
     def __init__(self, pyevm: Any) -> None:
         self._pyevm = pyevm
-        self._logs: OrderedDict[bytes, list[dict[str, Any]]] = OrderedDict()
+        self._logs = BlockLogIndex(_tester_log, capacity=_LOG_CACHE_BLOCKS)
 
     @property
     def _chain(self) -> Any:
@@ -119,31 +134,7 @@ class EvmReader:
         header = self.header(number)
         if header is None:
             return []
-        cached = self._logs.get(header.hash)
-        if cached is not None:
-            self._logs.move_to_end(header.hash)
-            return cached
-        block = self._chain.get_canonical_block_by_number(number)
-        receipts = block.get_receipts(self._chain.chaindb)
-        logs: list[dict[str, Any]] = []
-        for tx_index, (tx, receipt) in enumerate(zip(block.transactions, receipts, strict=True)):
-            for log in receipt.logs:
-                logs.append(
-                    {
-                        "address": bytes(log.address),
-                        "topics": [topic.to_bytes(32, "big") for topic in log.topics],
-                        "data": bytes(log.data),
-                        "block_number": number,
-                        "block_hash": header.hash,
-                        "transaction_hash": tx.hash,
-                        "transaction_index": tx_index,
-                        "log_index": len(logs),
-                    }
-                )
-        self._logs[header.hash] = logs
-        if len(self._logs) > _LOG_CACHE_BLOCKS:
-            self._logs.popitem(last=False)
-        return logs
+        return self._logs.get(self._chain, number, header.hash)
 
     def logs(self, query: LogQuery) -> list[dict[str, Any]]:
         found: list[dict[str, Any]] = []

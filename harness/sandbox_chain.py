@@ -94,6 +94,10 @@ class LockedTesterBackend(TesterBackend):
         with self.lock:
             return super().head()
 
+    def block_timestamp(self, number: int) -> int:
+        with self.lock:
+            return super().block_timestamp(number)
+
     def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
         with self.lock:
             return super().logs(addresses, from_block, to_block, topics)

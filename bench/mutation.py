@@ -68,6 +68,27 @@ MUTANTS: tuple[Mutant, ...] = (
         "            for r: uint256 in range(ROUNDS):\n",
     ),
     Mutant(
+        "cancel-keeps-escrow",
+        "cancel: what is left of the escrow goes back to the creator -- kept by Task",
+        "Task.vy",
+        "    if remaining > 0:\n        self._refund(taskId, remaining)\n",
+        "",
+    ),
+    Mutant(
+        "slash-keeps-fee",
+        "slash: the cheater's fee goes back to the creator -- kept in the escrow",
+        "Task.vy",
+        "    self._refund(taskId, self.taskFees[taskId])\n    if self.nodeTasks[nodeAddress] == taskId:\n",
+        "    if self.nodeTasks[nodeAddress] == taskId:\n",
+    ),
+    Mutant(
+        "slash-returns-stake",
+        "slash: the cheater's stake goes to the Node owner -- back to the cheater",
+        "Node.vy",
+        "    assert extcall self.token.transfer(ownable.owner, STAKE_AMOUNT), \"Token transfer failed\"\n",
+        "    self._return_stake(nodeAddress)\n",
+    ),
+    Mutant(
         "late-cheater-paid",
         "|d|=3 after success: a d2 not similar to d0 is slashed -- paid instead",
         "Task.vy",

@@ -18,7 +18,8 @@ values are in profiles.py):
 Reproducing a run: ``HYPOTHESIS_SEED=<n>`` (decimal or 0x-hex) seeds the machine and
 every pure property test, e.g. ``HYPOTHESIS_SEED=123 HYPOTHESIS_PROFILE=deep pytest
 tests/properties -q -s``; the seed in use is printed in the summary ("settlement
-machine [deep profile, seed N]").
+machine [deep profile, seed N]"). Collect the same files as the run being reproduced:
+Hypothesis also draws on literal constants of the loaded test modules.
 
 Failing examples: a failing machine run is saved in Hypothesis's example database
 (``.hypothesis/examples``, the default DirectoryBasedExampleDatabase) and replayed

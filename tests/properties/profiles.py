@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import random
+import sys
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -18,7 +19,8 @@ __all__ = ["LONG_RUN", "PROFILES", "STATS", "Budget", "budget", "long_runs_requi
 PROFILE_ENV = "HYPOTHESIS_PROFILE"
 SEED_ENV = "HYPOTHESIS_SEED"
 QUICK_SEED = 20231114
-LONG_RUN = 50  # steps; the deep profile completes 256 runs at least this long  # the quick and mutation profiles are deterministic by default
+LONG_RUN = 50  # steps; the deep profile completes 256 runs at least this long
+PROGRESS_EVERY = 32  # completed runs between two progress lines of a deep run  # the quick and mutation profiles are deterministic by default
 
 _COMMON: dict[str, Any] = {
     "deadline": None,
@@ -132,6 +134,19 @@ class RunStats:
             f"{settings.default.stateful_step_count}), "
             f"{self.steps} steps ({per_run:.1f} per run), {self.seconds:.1f} s wall time, {rate:.1f} steps/s; "
             f"{self.dropped_runs} runs dropped as invalid, {self.failed_runs} failing"
+        )
+
+    def show_progress(self) -> None:
+        """In the deep profile, a line on stderr every PROGRESS_EVERY completed runs:
+        a deep run takes minutes."""
+        if profile_name() != "deep" or self.runs % PROGRESS_EVERY:
+            return
+        required = long_runs_required()
+        print(
+            f"settlement machine: {self.runs} runs, {self.long_runs}/{required} of {LONG_RUN}+ steps, "
+            f"{self.steps} steps, {self.failed_runs} failing, {time.perf_counter() - self.started:.0f} s",
+            file=sys.stderr,
+            flush=True,
         )
 
     def _seeds(self) -> str:

@@ -13,11 +13,13 @@ model's prediction.
 
 from __future__ import annotations
 
+import contextlib
 import sys
 import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from hypothesis import event, note, settings
@@ -143,6 +145,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 STATS.steps += self._checks
                 STATS.full_runs += self._checks >= settings.default.stateful_step_count
                 STATS.long_runs += self._checks >= LONG_RUN
+                STATS.show_progress()
             elif isinstance(in_flight, AssertionError | RevertError):
                 STATS.failed_runs += 1
             else:
@@ -879,21 +882,27 @@ class SettlementMachine(RuleBasedStateMachine):
                 assert node in info.selected_nodes, f"{self._n(node)} is bound to task {task_id} without being selected"
 
 
-def test_settlement_machine(world: World) -> None:
+def test_settlement_machine(world: World, capsys: pytest.CaptureFixture[str]) -> None:
     """Random protocol sequences: the chain matches the ghost ledger after every step.
 
     The profile's max_examples runs make one batch; the deep profile adds batches (each
-    with the next seed) until 256 runs of at least LONG_RUN steps are complete."""
+    with the next seed, sized to the shortfall) until 256 runs of at least LONG_RUN
+    steps are complete, and shows its progress on the terminal (pytest's capture is off
+    while it runs)."""
 
     def machine() -> SettlementMachine:
         return SettlementMachine(world)
 
     required = long_runs_required()
-    while True:
-        before = STATS.long_runs
-        run_state_machine_as_test(seeded(machine, batch=STATS.batches), settings=settings())
-        STATS.batches += 1
-        if STATS.long_runs >= required:
-            break
-        assert STATS.long_runs > before, f"a batch completed no run of {LONG_RUN} steps: the profile cannot reach {required}"
+    batch_settings = settings()
+    with capsys.disabled() if required else contextlib.nullcontext():
+        while True:
+            before = STATS.long_runs
+            run_state_machine_as_test(seeded(machine, batch=STATS.batches), settings=batch_settings)
+            STATS.batches += 1
+            if STATS.long_runs >= required:
+                break
+            assert STATS.long_runs > before, f"a batch completed no run of {LONG_RUN} steps: the profile cannot reach {required}"
+            # Most runs reach LONG_RUN steps: twice the shortfall is usually one more batch.
+            batch_settings = settings(batch_settings, max_examples=max(32, 2 * (required - STATS.long_runs)))
     print(f"\n{STATS.summary()}")

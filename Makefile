@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 PYTEST_WORKERS ?= 2
 
-.PHONY: setup demo test test-deep mutation contracts bench sandbox clean
+.PHONY: setup demo test typecheck test-deep mutation contracts bench sandbox clean
 
 $(READY): pyproject.toml constraints.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "Python 3.11+ is needed, found " + sys.version'
@@ -23,6 +23,10 @@ demo: $(READY)
 ## test: the whole default suite (quick property profile included)
 test: $(READY)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+
+## typecheck: mypy over harness, fakes and bench (settings in pyproject.toml)
+typecheck: $(READY)
+	$(BIN)/python -m mypy
 
 ## test-deep: the deep property-test profile on revm (runs of up to 500 steps until 256
 ## runs of at least 50 steps are complete)

@@ -46,7 +46,7 @@ def _bare_run(tasks: int, offset: int, state: dict[str, Any]) -> tuple[int, int,
     created_topic = state["created_topic"]
 
     def send(account: LocalAccount, to: str, data: str) -> Any:
-        tx = {
+        tx: dict[str, Any] = {
             "chainId": chain.chain_id,
             "nonce": nonces[account.address],
             "gas": 1_500_000,

@@ -104,7 +104,7 @@ def jitter(png: bytes, seed: int, amplitude: int = 2) -> bytes:
     if not 0 <= amplitude <= 255:
         raise ValueError(f"amplitude must be within 0..255, got {amplitude}")
     try:
-        image = Image.open(io.BytesIO(png), formats=["PNG"])
+        image: Image.Image = Image.open(io.BytesIO(png), formats=["PNG"])
         image.load()
     except Exception as exc:  # Pillow raises many types for corrupt data
         raise ValueError(f"jitter needs a PNG image: {exc}") from exc

@@ -13,7 +13,7 @@ from typing import Any, Protocol
 from eth_typing import Hash32
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.types import TxReceipt
+from web3.types import RPCEndpoint, TxReceipt
 
 from harness.block_logs import BlockLogIndex, LogRecord
 
@@ -36,7 +36,7 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
     from eth_tester.backends.pyevm.main import get_total_blob_gas
     from eth_utils import to_canonical_address
 
-    class SeededPyEVMBackend(PyEVMBackend):  # type: ignore[misc]
+    class SeededPyEVMBackend(PyEVMBackend):
         """py-evm with a harness-owned clock and seeded block randomness.
 
         Stock eth-tester stamps blocks with the wall clock and draws `mix_hash`
@@ -188,7 +188,7 @@ class TesterBackend:
 
     def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
         # Transactions are mined as they arrive, so the receipt is already there.
-        return w3.eth.get_transaction_receipt(tx_hash)
+        return w3.eth.get_transaction_receipt(Hash32(bytes(tx_hash)))
 
     def mine_at(self, w3: Web3, timestamp: int) -> int:
         self.set_next_timestamp(w3, timestamp)
@@ -216,20 +216,20 @@ class RpcBackend:
         return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
 
     def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
-        return w3.eth.wait_for_transaction_receipt(tx_hash, timeout=60, poll_latency=0.05)
+        return w3.eth.wait_for_transaction_receipt(Hash32(bytes(tx_hash)), timeout=60, poll_latency=0.05)
 
     def mine_at(self, w3: Web3, timestamp: int) -> int:
         self.set_next_timestamp(w3, timestamp)
-        w3.provider.make_request("evm_mine", [])
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
         return timestamp
 
     def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
-        w3.provider.make_request("evm_setNextBlockTimestamp", [timestamp])
+        w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [timestamp])
 
     def snapshot(self, w3: Web3) -> Any:
-        return w3.provider.make_request("evm_snapshot", [])["result"]
+        return w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
 
     def revert(self, w3: Web3, snapshot_id: Any) -> None:
-        answer = w3.provider.make_request("evm_revert", [snapshot_id])
+        answer = w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot_id])
         if not answer.get("result"):
             raise RuntimeError(f"evm_revert({snapshot_id!r}) failed: {answer}")

@@ -17,13 +17,13 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.types import TxReceipt
+from web3.types import FilterParams, TxParams, TxReceipt
 
 from harness.backends import EvmBackend, RpcBackend, TesterBackend
 from harness.reverts import RevertError, decode_revert
@@ -60,8 +60,8 @@ def _decode_outputs(fn: Any, raw: bytes) -> Any:
     from eth_utils.abi import collapse_if_tuple
 
     outputs = fn.abi["outputs"]
-    values = decode([collapse_if_tuple(output) for output in outputs], raw)
-    values = [_checksummed(output, value) for output, value in zip(outputs, values)]
+    decoded = decode([collapse_if_tuple(output) for output in outputs], raw)
+    values = [_checksummed(output, value) for output, value in zip(outputs, decoded)]
     return values[0] if len(values) == 1 else values
 
 
@@ -172,10 +172,10 @@ class Chain:
         if isinstance(self.backend, RevmBackend):
             return 0  # revm runs calls, not transactions: nonces play no part
         if not self.keep_nonces:
-            return int(self.w3.eth.get_transaction_count(address, "pending"))
+            return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
         nonce = self._nonces.get(address)
         if nonce is None:
-            nonce = int(self.w3.eth.get_transaction_count(address, "pending"))
+            nonce = int(self.w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
         self._nonces[address] = nonce + 1
         return nonce
 
@@ -277,7 +277,7 @@ class Chain:
         if "to" in tx:
             call["to"] = tx["to"]
         try:
-            self.w3.eth.call(call, block_identifier=max(block_number - 1, 0))
+            self.w3.eth.call(cast(TxParams, call), block_identifier=max(block_number - 1, 0))
         except Exception as exc:
             return decode_revert(exc)
         return None
@@ -395,4 +395,4 @@ class Chain:
         params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": address}
         if topics:
             params["topics"] = topics
-        return list(self.w3.eth.get_logs(params))
+        return list(self.w3.eth.get_logs(cast(FilterParams, params)))

@@ -156,7 +156,8 @@ class Network:
 
     def _flush_actions(self) -> None:
         """Copy what actors did (including outside `step`, e.g. `app.submit`) to the timeline."""
-        for actor in [*self.nodes, *self.apps]:
+        actors: list[SimulatedNode | Application] = [*self.nodes, *self.apps]
+        for actor in actors:
             seen = self._actions_seen.get(actor.name, 0)
             for task_id, what in actor.actions[seen:]:
                 self._record(actor.name, what, task_id)

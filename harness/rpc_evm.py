@@ -163,7 +163,7 @@ class EvmReader:
         value = int(fields.get("value", 0))
         if "max_fee_per_gas" in fields or "max_priority_fee_per_gas" in fields:
             tip = int(fields.get("max_priority_fee_per_gas", 0))
-            max_fee = int(fields.get("max_fee_per_gas", 2 * header.base_fee_per_gas + tip))
+            max_fee = int(fields.get("max_fee_per_gas", 2 * (header.base_fee_per_gas or 0) + tip))
             unsigned = vm.get_transaction_builder().new_unsigned_dynamic_fee_transaction(
                 chain_id=self._chain.chain_id,
                 nonce=nonce,

@@ -231,15 +231,16 @@ class EthRpc:
         if count == 0:
             return {"oldestBlock": quantity(0), "baseFeePerGas": [], "gasUsedRatio": []}
         oldest = newest - count + 1
-        headers = [self.evm.header(n) for n in range(oldest, newest + 1)]
+        headers = [h for n in range(oldest, newest + 1) if (h := self.evm.header(n)) is not None]
+        assert len(headers) == count  # _number keeps newest at or below the head
         following = self.evm.header(newest + 1) or self.evm.pending_header()
         history: dict[str, Any] = {
             "oldestBlock": quantity(oldest),
-            "baseFeePerGas": [quantity(h.base_fee_per_gas) for h in headers] + [quantity(following.base_fee_per_gas)],
+            "baseFeePerGas": [quantity(h.base_fee_per_gas or 0) for h in headers] + [quantity(following.base_fee_per_gas or 0)],
             "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
         }
         if percentiles:
-            history["reward"] = [self._rewards(h.block_number, h.base_fee_per_gas, percentiles) for h in headers]
+            history["reward"] = [self._rewards(h.block_number, h.base_fee_per_gas or 0, percentiles) for h in headers]
         return history
 
     def _rewards(self, number: int, base_fee: int, percentiles: list[float]) -> list[str]:

@@ -180,7 +180,7 @@ class Sandbox:
         source = ContractChainSource(deployment.task)
         relay_url = self._serve_relay(chain, record, source)
         rpc_url = self._serve_rpc(chain) if self._journal is not None else str(options.rpc_url or self._anvil_url())
-        names = {account.address: f"node{i}" for i, account in enumerate(nodes, start=1)}
+        names: dict[str, str] = {account.address: f"node{i}" for i, account in enumerate(nodes, start=1)}
         names[app.address] = "app"
         self._start_nodes(record, nodes, relay_url, source, names)
 

@@ -139,7 +139,7 @@ _UPLOAD_BODY = {
     }
 }
 
-_PNG_ANSWER = {
+_PNG_ANSWER: dict[int | str, dict[str, Any]] = {
     200: {
         "description": "The PNG bytes",
         "content": {"application/octet-stream": {"schema": {"type": "string", "format": "binary"}}},

@@ -225,9 +225,9 @@ class Chain:
         if isinstance(self.backend, RevmBackend):
             tx = signed.tx
             data = tx["data"] if isinstance(tx["data"], bytes) else bytes.fromhex(str(tx["data"]).removeprefix("0x"))
-            receipt, revert_data = self.backend.execute(signed.sender, tx.get("to"), data, tx["value"], tx["gas"])
-            if revert_data is not None or receipt["status"] != 1:
-                raise RevertError(_reason_of(revert_data), label=label, receipt=receipt)
+            receipt, failure = self.backend.execute(signed.sender, tx.get("to"), data, tx["value"], tx["gas"])
+            if failure is not None:
+                raise RevertError(_reason_of(failure.revert_data), label=failure.describe(label), receipt=receipt)
             return receipt  # type: ignore[return-value]
         if isinstance(self.backend, TesterBackend):
             self.backend.refresh()
@@ -308,9 +308,9 @@ class Chain:
         if block not in ("latest", "pending") and block != self.block_number:
             raise ValueError(f"the revm backend keeps no history: it cannot call at block {block}")
         data = bytes.fromhex(fn._encode_transaction_data().removeprefix("0x"))
-        output, revert_data = self.backend.call(sender or self.faucet.address, fn.address, data)  # type: ignore[attr-defined]
-        if output is None:
-            raise RevertError(_reason_of(revert_data), label=fn.fn_name)
+        output, failure = self.backend.call(sender or self.faucet.address, fn.address, data)  # type: ignore[attr-defined]
+        if failure is not None:
+            raise RevertError(_reason_of(failure.revert_data), label=failure.describe(fn.fn_name))
         return _decode_outputs(fn, output)
 
     def _tester_call(self, fn: Any, sender: str | None, block: int | str) -> Any:

@@ -12,12 +12,13 @@ property tests' deep runs; it does not serve JSON-RPC.
 from __future__ import annotations
 
 import copy
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
 
-__all__ = ["RevmBackend"]
+__all__ = ["Failure", "RevmBackend"]
 
 FAUCET_KEY = (1).to_bytes(32, "big")  # the same faucet as eth-tester's first account
 FAUCET_BALANCE = 10**24
@@ -97,11 +98,11 @@ class RevmBackend:
 
     # ------------------------------------------------------------ execution
 
-    def execute(self, sender: str, to: str | None, data: bytes, value: int, gas: int) -> tuple[dict[str, Any], bytes | None]:
-        """Run one transaction in its own block; returns (receipt, revert data or None)."""
+    def execute(self, sender: str, to: str | None, data: bytes, value: int, gas: int) -> tuple[dict[str, Any], Failure | None]:
+        """Run one transaction in its own block; returns (receipt, how it failed or None)."""
         number, _ = self._pending()
         tx_hash = "0x" + keccak(f"{self.seed}:{number}:{sender}:{data.hex()}".encode()).hex()
-        revert_data: bytes | None = None
+        failure: Failure | None = None
         created: str | None = None
         # revm drops a reverted call's changes itself; no checkpoint of ours is needed,
         # and an open one would break the LIFO order of the isolation snapshots.
@@ -111,10 +112,10 @@ class RevmBackend:
             else:
                 self.evm.message_call(sender, to, data, value=value, gas=gas)
         except RuntimeError as exc:
-            revert_data = _revert_output(str(exc))
+            failure = _failure(str(exc))
         result = self.evm.result
         logs = []
-        if revert_data is None and result is not None:
+        if failure is None and result is not None:
             for index, log in enumerate(result.logs):
                 topics, payload = log.data
                 logs.append(
@@ -130,7 +131,7 @@ class RevmBackend:
                 )
         self._mine()
         receipt = {
-            "status": 0 if revert_data is not None else 1,
+            "status": 0 if failure is not None else 1,
             "blockNumber": number,
             "transactionHash": bytes.fromhex(tx_hash[2:]),
             "gasUsed": int(result.gas_used) if result is not None else 0,
@@ -141,15 +142,15 @@ class RevmBackend:
         }
         self.state.receipts[tx_hash] = receipt
         self.state.logs.extend(logs)
-        return receipt, revert_data
+        return receipt, failure
 
-    def call(self, sender: str, to: str, data: bytes) -> tuple[bytes | None, bytes | None]:
-        """A view call on the current state; returns (output, revert data)."""
+    def call(self, sender: str, to: str, data: bytes) -> tuple[bytes | None, Failure | None]:
+        """A view call on the current state; returns (output, None) or (None, how it failed)."""
         checkpoint = self.evm.snapshot()
         try:
             output = bytes(self.evm.message_call(sender, to, data, gas=30_000_000))
         except RuntimeError as exc:
-            return None, _revert_output(str(exc))
+            return None, _failure(str(exc))
         finally:
             self.evm.revert(checkpoint)
         return output, None
@@ -206,14 +207,27 @@ class RevmBackend:
         return self.state.receipts["0x" + bytes(tx_hash).hex()]
 
 
-def _revert_output(message: str) -> bytes | None:
-    """pyrevm reports a revert as "Revert { gas_used: N, output: 0x... }"."""
+@dataclass(frozen=True)
+class Failure:
+    """How a call or transaction failed: a revert (with its data), or a halt."""
+
+    revert_data: bytes  # empty for a halt, or a revert with no data
+    halt: str | None = None  # revm's halt reason (OutOfGas, CallTooDeep, ...); None for a revert
+
+    def describe(self, label: str) -> str:
+        return f"{label} (halted: {self.halt})" if self.halt else label
+
+
+def _failure(message: str) -> Failure:
+    """pyrevm reports a revert as "Revert { gas_used: N, output: 0x... }" and a halt as
+    "Halt { reason: OutOfGas(...), gas_used: N }"; anything else is a halt too."""
     marker = "output: 0x"
     start = message.find(marker)
-    if start < 0:
-        return None
-    digits = message[start + len(marker) :].split()[0].rstrip("},")
-    try:
-        return bytes.fromhex(digits)
-    except ValueError:
-        return None
+    if message.lstrip().startswith("Revert") and start >= 0:
+        digits = message[start + len(marker) :].split()[0].rstrip("},")
+        try:
+            return Failure(bytes.fromhex(digits))
+        except ValueError:
+            return Failure(b"")
+    found = re.search(r"reason:\s*([A-Za-z]+)", message)
+    return Failure(b"", halt=found.group(1) if found else message.strip()[:80] or "unknown")

@@ -1,4 +1,5 @@
-"""Snapshots on the revm backend: exact restores, used once, and no leak of call depth."""
+"""The revm backend: snapshots (exact restores, used once, no leak of call depth) and
+failures (a halt is a failed transaction that says why)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,8 @@ from eth_account.signers.local import LocalAccount
 from harness.chain import Chain
 from harness.contracts import Deployment, deploy
 from harness.protocol import CNX
+from harness.reverts import RevertError
+from harness.revm_backend import Failure, _failure
 
 
 @pytest.fixture(scope="module")
@@ -60,3 +63,27 @@ def test_many_isolated_runs_leave_calls_working(net: Deployment, app: LocalAccou
     token.transfer(app, net.task.address, 5 * CNX)
     assert token.balance_of(app.address) == 95 * CNX
     assert token.balance_of(net.task.address) == 5 * CNX
+
+
+def test_a_halted_transaction_fails_and_says_why(net: Deployment, app: LocalAccount) -> None:
+    """Out of gas is a failed transaction (status 0, nothing moved), not a success."""
+    chain, token = net.chain, net.token
+    data = token.contract.functions.transfer(net.task.address, 1 * CNX)._encode_transaction_data()
+    with pytest.raises(RevertError, match=r"halted: OutOfGas") as caught:
+        chain.send(app, to=token.address, data=data, gas=23_000, label="transfer")
+    assert caught.value.reason is None
+    assert caught.value.receipt["status"] == 0
+    assert token.balance_of(app.address) == 100 * CNX
+
+
+@pytest.mark.parametrize(
+    ("message", "expected"),
+    [
+        ("Revert { gas_used: 23762, output: 0x }", Failure(b"")),
+        ("Revert { gas_used: 9, output: 0x08c379a0 }", Failure(bytes.fromhex("08c379a0"))),
+        ("Halt { reason: CallTooDeep, gas_used: 21064 }", Failure(b"", halt="CallTooDeep")),
+        ("Halt { reason: OutOfGas(Basic), gas_used: 23000 }", Failure(b"", halt="OutOfGas")),
+    ],
+)
+def test_pyrevm_failures_are_read(message: str, expected: Failure) -> None:
+    assert _failure(message) == expected

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.compiler import sources_dir
+from harness.compiler import compile_contract, sources_dir
 
 __all__ = ["MUTANTS", "Mutant", "MutantError", "apply", "copy_contracts", "main"]
 
@@ -203,8 +203,6 @@ def copy_contracts(folder: Path) -> None:
 
 
 def _compile(folder: Path, label: str) -> None:
-    from harness.compiler import compile_contract
-
     for name in ("CNX", "Node", "Task"):
         try:
             compile_contract(name, folder)

@@ -26,7 +26,7 @@ from web3 import Web3
 from web3.types import FilterParams, TxParams, TxReceipt
 
 from harness.backends import EvmBackend, RpcBackend, TesterBackend
-from harness.reverts import RevertError, decode_revert
+from harness.reverts import RevertError, decode_revert, revert_reason
 from harness.revm_backend import RevmBackend
 
 __all__ = [
@@ -41,17 +41,6 @@ __all__ = [
 GENESIS_TIMESTAMP = 1_700_000_000  # 2023-11-14, the month H-net launched
 DEFAULT_GAS = 3_000_000
 ETH = 10**18
-
-
-def _reason_of(revert_data: bytes | None) -> str | None:
-    from eth_abi import decode
-
-    if revert_data and revert_data[:4] == bytes.fromhex("08c379a0"):
-        try:
-            return str(decode(["string"], revert_data[4:])[0])
-        except Exception:
-            return None
-    return None
 
 
 def _decode_outputs(fn: Any, raw: bytes) -> Any:
@@ -227,7 +216,7 @@ class Chain:
             data = tx["data"] if isinstance(tx["data"], bytes) else bytes.fromhex(str(tx["data"]).removeprefix("0x"))
             receipt, failure = self.backend.execute(signed.sender, tx.get("to"), data, tx["value"], tx["gas"])
             if failure is not None:
-                raise RevertError(_reason_of(failure.revert_data), label=failure.describe(label), receipt=receipt)
+                raise RevertError(revert_reason(failure.revert_data), label=failure.describe(label), receipt=receipt)
             return receipt  # type: ignore[return-value]
         if isinstance(self.backend, TesterBackend):
             self.backend.refresh()
@@ -310,7 +299,7 @@ class Chain:
         data = bytes.fromhex(fn._encode_transaction_data().removeprefix("0x"))
         output, failure = self.backend.call(sender or self.faucet.address, fn.address, data)  # type: ignore[attr-defined]
         if failure is not None:
-            raise RevertError(_reason_of(failure.revert_data), label=failure.describe(fn.fn_name))
+            raise RevertError(revert_reason(failure.revert_data), label=failure.describe(fn.fn_name))
         return _decode_outputs(fn, output)
 
     def _tester_call(self, fn: Any, sender: str | None, block: int | str) -> Any:

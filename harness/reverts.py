@@ -11,7 +11,7 @@ from typing import Any
 
 from eth_abi import decode
 
-__all__ = ["RevertError", "decode_revert"]
+__all__ = ["RevertError", "decode_revert", "revert_reason"]
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 
@@ -27,22 +27,25 @@ class RevertError(Exception):
         super().__init__(f"{where}reverted: {reason!r}" if reason is not None else f"{where}reverted without a reason")
 
 
+def revert_reason(payload: bytes) -> str | None:
+    """The reason string of Error(string) revert data; None for any other data."""
+    if payload[:4] != ERROR_SELECTOR:
+        return None
+    try:
+        (reason,) = decode(["string"], payload[4:])
+    except Exception:  # malformed Error(string) data
+        return None
+    return str(reason)
+
+
 def _from_data(data: Any) -> str | None:
     if isinstance(data, str):
         try:
-            raw = bytes.fromhex(data.removeprefix("0x"))
+            return revert_reason(bytes.fromhex(data.removeprefix("0x")))
         except ValueError:
             return None
-    elif isinstance(data, (bytes, bytearray)):
-        raw = bytes(data)
-    else:
-        return None
-    if raw[:4] == ERROR_SELECTOR:
-        try:
-            (reason,) = decode(["string"], raw[4:])
-            return str(reason)
-        except Exception:
-            return None
+    if isinstance(data, (bytes, bytearray)):
+        return revert_reason(bytes(data))
     return None
 
 

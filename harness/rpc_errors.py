@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from harness.rpc_evm import revert_reason
+from harness.reverts import revert_reason
 from harness.rpc_wire import data
 
 __all__ = [

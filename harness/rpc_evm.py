@@ -21,14 +21,13 @@ from typing import Any
 from eth.abc import BlockHeaderAPI, ComputationAPI
 from eth.exceptions import HeaderNotFound, Revert, VMError
 from eth.vm.spoof import SpoofTransaction
-from eth_abi import decode as abi_decode
 from eth_utils import to_canonical_address
 
 from harness.block_logs import BlockLogIndex, LogRecord
+from harness.reverts import revert_reason
 
-__all__ = ["CallOutcome", "EvmReader", "LogQuery", "revert_reason"]
+__all__ = ["CallOutcome", "EvmReader", "LogQuery"]
 
-_ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
 _LOG_CACHE_BLOCKS = 4096
 
 
@@ -63,17 +62,6 @@ class LogQuery:
             if position >= len(topics) or topics[position] not in wanted:
                 return False
         return True
-
-
-def revert_reason(payload: bytes) -> str | None:
-    """The reason string of Error(string) revert data; None for any other data."""
-    if payload[:4] != _ERROR_SELECTOR:
-        return None
-    try:
-        (reason,) = abi_decode(["string"], payload[4:])
-    except Exception:  # malformed Error(string) data: keep the raw bytes only
-        return None
-    return str(reason)
 
 
 def _tester_log(log: LogRecord) -> dict[str, Any]:

@@ -31,6 +31,7 @@ from eth_utils.exceptions import ValidationError as EvmValidationError
 
 from harness.backends import TesterBackend
 from harness.chain import Chain
+from harness.chain_feed import ChainFeed
 from harness.rpc_dev import DevClock, DevMethods
 from harness.rpc_errors import (
     INVALID_PARAMS,
@@ -79,6 +80,7 @@ class EthRpc:
         self.lock = lock if lock is not None else threading.RLock()
         self.clock = clock or DevClock()
         self.on_revert: list[Callable[[], None]] = []
+        self.feed = ChainFeed()  # new blocks and pending transactions, for subscribers
         self._handlers: dict[str, Callable[[list[Any]], Any]] = {
             # node identity
             "web3_clientVersion": lambda p: CLIENT_VERSION,
@@ -303,6 +305,8 @@ class EthRpc:
             raise transaction_refused(exc) from None
         except Exception as exc:  # undecodable bytes (rlp, signature): the client's fault
             raise RpcError(SERVER_ERROR, f"invalid transaction: {exc}") from None
+        self.feed.publish_pending(data(tx_hash))
+        self.feed.publish_block(self._head())
         return data(tx_hash)
 
     def _send_unsigned(self, params: list[Any]) -> str:

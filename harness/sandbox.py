@@ -92,6 +92,11 @@ class SandboxOptions:
     reset: bool = False
     verbose: bool = False
     tick: float = 0.25
+    # Mining of the in-memory chain (anvil's modes): each transaction mined as it
+    # comes (automine) and/or a block every `block_time` seconds (None: never).
+    # Both together, the default, also lets time pass on an idle chain.
+    automine: bool = True
+    block_time: float | None = 1.0
 
     @property
     def mode(self) -> str:

@@ -46,6 +46,7 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
 
         def __init__(self) -> None:
             self.next_timestamp: int | None = None
+            self.on_mined: list[Callable[[int], None]] = []  # called with each mined block's number
             params = PyEVMBackend._generate_genesis_params(
                 overrides={"timestamp": genesis_timestamp, "gas_limit": BLOCK_GAS_LIMIT}
             )
@@ -57,13 +58,15 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
             self.pin_pending_header()
 
         def pin_pending_header(self) -> None:
+            header = self.chain.header
+            if header.gas_used and self.next_timestamp is None:
+                return  # transactions already ran at this block's time: keep it
             parent = self.chain.get_canonical_head()
             stamp = self.next_timestamp if self.next_timestamp is not None else parent.timestamp + 1
             if wall_clock is not None and self.next_timestamp is None:
                 stamp = max(stamp, wall_clock())
             # Transactions run against the pending header, so its prevrandao must be
             # the mix hash the block is later mined with.
-            header = self.chain.header
             mix_hash = self.mix_hash(header.block_number)
             if (header.timestamp, header.gas_limit, header.mix_hash) == (stamp, BLOCK_GAS_LIMIT, mix_hash):
                 return  # a new header object would make py-evm rebuild its VM state
@@ -85,6 +88,8 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
                 hashes.append(block.hash)
                 self.next_timestamp = None
                 self.pin_pending_header()
+                for hook in self.on_mined:
+                    hook(int(block.number))
             return tuple(hashes)
 
         def revert_to_snapshot(self, snapshot: Any) -> None:

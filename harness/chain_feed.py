@@ -2,9 +2,10 @@
 
 The miner publishes each mined block's number and each transaction that becomes
 executable (pending); WebSocket subscriptions, filters and the sandbox's node
-loop subscribe. Callbacks run on the publisher's thread, after the chain lock is
-released, so they must be quick and must not block (hand work to your own
-thread or event loop, e.g. with `loop.call_soon_threadsafe`).
+loop subscribe. Callbacks run on the publisher's thread (a block's after the
+chain lock is released, a pending transaction's while the sender still holds
+it), so they must be quick and must not block: hand work to your own thread or
+event loop, e.g. with `loop.call_soon_threadsafe`.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 __all__ = ["ChainFeed"]
 
@@ -41,7 +43,7 @@ class ChainFeed:
             self._pending.append(listener)
         return lambda: self._remove(self._pending, listener)
 
-    def _remove(self, listeners: list, listener: object) -> None:  # type: ignore[type-arg]
+    def _remove(self, listeners: list[Any], listener: object) -> None:
         with self._lock:
             if listener in listeners:
                 listeners.remove(listener)
@@ -59,7 +61,7 @@ class ChainFeed:
             self._call(listener, tx_hash)
 
     @staticmethod
-    def _call(listener: Callable[[object], None], value: object) -> None:
+    def _call(listener: Callable[[Any], None], value: object) -> None:
         try:
             listener(value)
         except Exception:  # one broken subscriber must not stop the miner

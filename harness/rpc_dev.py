@@ -2,15 +2,17 @@
 
 evm_snapshot/evm_revert, evm_mine (optionally at a timestamp, or ganache's
 {timestamp, blocks}), anvil_mine/hardhat_mine (count, interval),
-evm_increaseTime and evm_setNextBlockTimestamp. Time is a `DevClock`: wall time
-plus an offset, which the in-memory chain stamps its blocks with.
+evm_increaseTime and evm_setNextBlockTimestamp, and the mining modes
+(evm_setAutomine, evm_setIntervalMining in seconds as anvil). Time is a
+`DevClock`: wall time plus an offset, which the in-memory chain stamps its
+blocks with.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_tester.exceptions import SnapshotNotFound
 
@@ -20,7 +22,12 @@ from harness.rpc_errors import SERVER_ERROR, RpcError, expect_params
 from harness.rpc_evm import EvmReader
 from harness.rpc_wire import parse_bool, parse_quantity, quantity
 
+if TYPE_CHECKING:
+    from harness.rpc_pool import Miner
+
 __all__ = ["DevClock", "DevMethods"]
+
+_MAX_TIMESTAMP = 2**63  # go-ethereum clients decode block timestamps as uint64
 
 
 class DevClock:
@@ -33,6 +40,7 @@ class DevClock:
 
     def __init__(self, offset: int = 0, wall: Callable[[], float] = time.time) -> None:
         self.offset = offset
+        self.increased = 0  # the seconds evm_increaseTime added in all, which anvil reports
         self._wall = wall
 
     def now(self) -> int:
@@ -48,14 +56,15 @@ class DevClock:
 
 
 class DevMethods:
-    """The handlers of the dev methods over an in-memory `chain`."""
+    """The handlers of the dev methods over an in-memory `chain` mined by `miner`."""
 
-    def __init__(self, chain: Chain, evm: EvmReader, clock: DevClock) -> None:
+    def __init__(self, chain: Chain, evm: EvmReader, clock: DevClock, miner: Miner) -> None:
         assert isinstance(chain.backend, TesterBackend)
         self.chain = chain
         self.backend: TesterBackend = chain.backend
         self.evm = evm
         self.clock = clock
+        self.miner = miner
 
     def handlers(self) -> dict[str, Callable[[list[Any]], Any]]:
         return {
@@ -70,10 +79,13 @@ class DevMethods:
             "anvil_increaseTime": self._increase_time,
             "evm_setNextBlockTimestamp": self._set_next_timestamp,
             "anvil_setNextBlockTimestamp": self._set_next_timestamp,
-            "anvil_getAutomine": lambda p: True,
-            "hardhat_getAutomine": lambda p: True,
+            "anvil_getAutomine": lambda p: self.miner.automine,
+            "hardhat_getAutomine": lambda p: self.miner.automine,
             "evm_setAutomine": self._set_automine,
             "anvil_setAutomine": self._set_automine,
+            "evm_setIntervalMining": self._set_interval,
+            "anvil_setIntervalMining": self._set_interval,
+            "anvil_getIntervalMining": lambda p: self.miner.block_time,
         }
 
     def _snapshot(self, params: list[Any]) -> str:
@@ -87,6 +99,7 @@ class DevMethods:
             self.chain.revert(parse_quantity(raw, "snapshot id"))
         except SnapshotNotFound:
             return False
+        self.miner.clear()  # pending transactions were applied on the abandoned head
         return True
 
     def _latest_timestamp(self) -> int:
@@ -104,7 +117,8 @@ class DevMethods:
             self.backend.tester.mine_blocks(1)
             return
         self.clock.continue_from(self._checked(timestamp))
-        self.backend.mine_at(self.chain.w3, timestamp)
+        self.miner.set_next_timestamp(timestamp)
+        self.backend.tester.mine_blocks(1)
 
     def _evm_mine(self, params: list[Any]) -> str:
         (raw,) = expect_params(params, 0, 1)
@@ -130,25 +144,37 @@ class DevMethods:
         return None
 
     def _increase_time(self, params: list[Any]) -> int:
+        """Returns the seconds added in all, as anvil does."""
         (raw,) = expect_params(params, 1)
         seconds = parse_quantity(raw, "seconds")
-        # Blocks mined faster than one a second run ahead of the clock (each is one
-        # second after its parent): jump from the later of the two, so that the
-        # next block is `seconds` after the chain's own idea of now.
+        if self._latest_timestamp() + seconds >= _MAX_TIMESTAMP:
+            raise RpcError(SERVER_ERROR, f"increasing time by {seconds} s would take block timestamps past 2**63")
+        # The head may be a few seconds ahead of the clock (blocks need increasing
+        # timestamps): jump from the later of the two, so that the next block is
+        # `seconds` after the chain's own idea of now.
         lead = max(0, self._latest_timestamp() - self.clock.now())
-        offset = self.clock.advance(lead + seconds)
+        self.clock.advance(lead + seconds)
+        self.clock.increased += seconds
         self.backend.refresh()
-        return offset
+        return self.clock.increased
 
     def _set_next_timestamp(self, params: list[Any]) -> None:
         (raw,) = expect_params(params, 1)
         timestamp = self._checked(parse_quantity(raw, "timestamp"))
+        if timestamp >= _MAX_TIMESTAMP:
+            raise RpcError(SERVER_ERROR, f"timestamp {timestamp} is past 2**63")
         self.clock.continue_from(timestamp)
-        self.backend.set_next_timestamp(self.chain.w3, timestamp)
+        self.miner.set_next_timestamp(timestamp)
         return None
 
     def _set_automine(self, params: list[Any]) -> None:
         (raw,) = expect_params(params, 1)
-        if not parse_bool(raw, "automine"):
-            raise RpcError(SERVER_ERROR, "the sandbox always mines each transaction as it arrives")
+        self.miner.set_automine(parse_bool(raw, "automine"))
+        return None
+
+    def _set_interval(self, params: list[Any]) -> None:
+        """anvil's evm_setIntervalMining: seconds between blocks, 0 to stop."""
+        (raw,) = expect_params(params, 1)
+        seconds = parse_quantity(raw, "interval")
+        self.miner.set_block_time(float(seconds) if seconds else None)
         return None

@@ -37,6 +37,7 @@ class CallOutcome:
     `reason` when the data is an Error(string)), or another VM `error`."""
 
     output: bytes = b""
+    gas_consumed: int = 0  # gas spent before the refund: what the limit must cover
     reverted: bool = False
     revert_data: bytes = b""
     reason: str | None = None
@@ -173,7 +174,7 @@ class EvmReader:
         finally:
             state.revert(snapshot)
         if computation.is_success:
-            return CallOutcome(output=bytes(computation.output))
+            return CallOutcome(output=bytes(computation.output), gas_consumed=gas - computation.get_gas_remaining())
         error = computation.error
         if isinstance(error, Revert):
             raw = bytes(error.args[0]) if error.args and isinstance(error.args[0], (bytes, bytearray)) else b""

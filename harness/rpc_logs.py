@@ -3,18 +3,24 @@
 Ranges follow geth: a bound beyond the head is clamped to it (a node polling
 from its cursor gets `[]`, not an error), an explicit `fromBlock` after an
 explicit `toBlock` is an error, `blockHash` selects one block. A log filter's
-changes are the matching logs of blocks mined since the last poll; after an
-evm_revert took the head back, polling resumes from the new head.
+changes are the matching logs of every block mined since the last poll (or
+since it was installed), within its `fromBlock`/`toBlock` when those are
+numbers, in order, each once; `eth_getFilterLogs` reads its whole range. After
+an evm_revert took the head back, polling resumes from the new head. As in
+geth, a filter not polled for 5 minutes is uninstalled.
 """
 
 from __future__ import annotations
 
+import threading
+import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import to_canonical_address
 
+from harness.chain_feed import ChainFeed
 from harness.rpc_errors import SERVER_ERROR, RpcError, expect_params
 from harness.rpc_evm import EvmReader, LogQuery
 from harness.rpc_wire import (
@@ -29,24 +35,47 @@ from harness.rpc_wire import (
 __all__ = ["LogMethods"]
 
 
+FILTER_TIMEOUT = 300.0  # seconds: geth's deadline for a filter nobody polls
+
+
 @dataclass
 class _LogFilter:
     request: FilterRequest
     cursor: int  # the next block whose logs are "changes"
+    polled: float
 
 
 @dataclass
 class _BlockFilter:
-    cursor: int  # -1: a pending-transaction filter, which never sees anything
+    cursor: int
+    polled: float
+
+
+@dataclass
+class _PendingFilter:
+    polled: float
+    hashes: list[str] = field(default_factory=list)  # pending since the last poll
+
+
+_Filter = _LogFilter | _BlockFilter | _PendingFilter
 
 
 class LogMethods:
     """eth_getLogs, eth_newFilter, eth_newBlockFilter, eth_getFilterChanges, ..."""
 
-    def __init__(self, evm: EvmReader) -> None:
+    def __init__(self, evm: EvmReader, feed: ChainFeed) -> None:
         self.evm = evm
-        self._filters: dict[int, _LogFilter | _BlockFilter] = {}
+        self._filters: dict[int, _Filter] = {}
         self._next_filter = 1
+        self._pending_lock = threading.Lock()  # the feed may call in while a poll reads
+        self.now: Callable[[], float] = time.monotonic  # the expiry's clock
+        feed.on_pending(self._note_pending)
+
+    def _note_pending(self, tx_hash: str) -> None:
+        with self._pending_lock:
+            for item in self._filters.values():
+                if isinstance(item, _PendingFilter):
+                    item.hashes.append(tx_hash)
 
     def handlers(self) -> dict[str, Callable[[list[Any]], Any]]:
         return {
@@ -63,7 +92,11 @@ class LogMethods:
         return int(self.evm.head().block_number)
 
     def _query(self, request: FilterRequest, from_floor: int | None = None) -> LogQuery | None:
-        """Resolve a filter to a block range clamped to the head (None: nothing to read)."""
+        """Resolve a filter to a block range clamped to the head (None: nothing to read).
+
+        With `from_floor` (a filter's changes), blocks before it are skipped and a
+        `fromBlock` that is not a number does not reach back before it.
+        """
         head = self._head()
         if request.block_hash is not None:
             number = self.evm.canonical_number(bytes.fromhex(request.block_hash[2:]))
@@ -71,12 +104,13 @@ class LogMethods:
                 raise RpcError(SERVER_ERROR, f"unknown block {request.block_hash}")
             start = end = number
         else:
-            start = _bound(request.from_block, head)
-            end = _bound(request.to_block, head)
-            if isinstance(request.from_block, int) and isinstance(request.to_block, int) and start > end:
+            if isinstance(request.from_block, int) and isinstance(request.to_block, int) and request.from_block > request.to_block:
                 raise RpcError(SERVER_ERROR, "invalid block range params")
-        if from_floor is not None:
-            start = max(start, from_floor)
+            if from_floor is None:
+                start = _bound(request.from_block, head)
+            else:
+                start = max(from_floor, request.from_block if isinstance(request.from_block, int) else 0)
+            end = _bound(request.to_block, head)
         end = min(end, head)
         if start > end:
             return None
@@ -94,38 +128,51 @@ class LogMethods:
         (raw,) = expect_params(params, 1)
         return self._read(self._query(parse_filter(raw)))
 
-    def _add(self, item: _LogFilter | _BlockFilter) -> str:
+    def _add(self, item: _Filter) -> str:
+        self._expire()
         filter_id = self._next_filter
         self._next_filter += 1
-        self._filters[filter_id] = item
+        with self._pending_lock:
+            self._filters[filter_id] = item
         return quantity(filter_id)
+
+    def _expire(self) -> None:
+        stale = self.now() - FILTER_TIMEOUT
+        with self._pending_lock:
+            for filter_id in [i for i, item in self._filters.items() if item.polled < stale]:
+                del self._filters[filter_id]
 
     def _new_filter(self, params: list[Any]) -> str:
         (raw,) = expect_params(params, 1)
         request = parse_filter(raw)
         self._query(request)  # refuse a bad range now rather than at the first poll
-        return self._add(_LogFilter(request, cursor=self._head() + 1))
+        return self._add(_LogFilter(request, cursor=self._head() + 1, polled=self.now()))
 
     def _new_block_filter(self, params: list[Any]) -> str:
         expect_params(params, 0)
-        return self._add(_BlockFilter(cursor=self._head() + 1))
+        return self._add(_BlockFilter(cursor=self._head() + 1, polled=self.now()))
 
     def _new_pending_filter(self, params: list[Any]) -> str:
-        expect_params(params, 0)
-        # Transactions are mined as they arrive: no pending transaction is ever seen.
-        return self._add(_BlockFilter(cursor=-1))
+        (full,) = expect_params(params, 0, 1)
+        if full:
+            raise RpcError(SERVER_ERROR, "full pending transactions are not supported by a filter; use eth_subscribe")
+        return self._add(_PendingFilter(polled=self.now()))
 
-    def _filter(self, raw: Any) -> _LogFilter | _BlockFilter:
+    def _filter(self, raw: Any) -> _Filter:
+        self._expire()
         item = self._filters.get(parse_quantity(raw, "filter id"))
         if item is None:
             raise RpcError(SERVER_ERROR, "filter not found")
+        item.polled = self.now()
         return item
 
     def _filter_changes(self, params: list[Any]) -> list[Any]:
         (raw,) = expect_params(params, 1)
         item = self._filter(raw)
-        if item.cursor == -1:
-            return []
+        if isinstance(item, _PendingFilter):
+            with self._pending_lock:
+                hashes, item.hashes = item.hashes, []
+            return hashes
         head = self._head()
         start = min(item.cursor, head + 1)  # after an evm_revert the head may be behind
         item.cursor = head + 1
@@ -143,7 +190,8 @@ class LogMethods:
 
     def _uninstall_filter(self, params: list[Any]) -> bool:
         (raw,) = expect_params(params, 1)
-        return self._filters.pop(parse_quantity(raw, "filter id"), None) is not None
+        with self._pending_lock:
+            return self._filters.pop(parse_quantity(raw, "filter id"), None) is not None
 
 
 def _bound(value: str | int | None, head: int) -> int:

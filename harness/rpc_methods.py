@@ -23,10 +23,10 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from eth.exceptions import Revert
-from eth_tester.exceptions import BlockNotFound, TransactionFailed, TransactionNotFound
+from eth.abc import BlockHeaderAPI
+from eth_tester.exceptions import BlockNotFound, TransactionNotFound
 from eth_tester.exceptions import ValidationError as TesterValidationError
-from eth_utils import keccak
+from eth_utils import keccak, to_checksum_address
 from eth_utils.exceptions import ValidationError as EvmValidationError
 
 from harness.backends import TesterBackend
@@ -42,8 +42,10 @@ from harness.rpc_errors import (
     revert_error,
     transaction_refused,
 )
-from harness.rpc_evm import EvmReader
+from harness.rpc_estimate import estimate_gas
+from harness.rpc_evm import CallOutcome, EvmReader
 from harness.rpc_logs import LogMethods
+from harness.rpc_pool import Miner, PoolTransaction
 from harness.rpc_wire import (
     WireError,
     block_to_wire,
@@ -55,6 +57,7 @@ from harness.rpc_wire import (
     parse_data,
     parse_hash,
     parse_quantity,
+    pool_transaction_to_wire,
     quantity,
     receipt_to_wire,
     transaction_to_wire,
@@ -70,7 +73,16 @@ _REVERT_METHODS = ("evm_revert", "anvil_revert")
 class EthRpc:
     """See the module docstring. `chain` must be an in-memory chain."""
 
-    def __init__(self, chain: Chain, *, lock: threading.RLock | None = None, clock: DevClock | None = None) -> None:
+    def __init__(
+        self,
+        chain: Chain,
+        *,
+        lock: threading.RLock | None = None,
+        clock: DevClock | None = None,
+        miner: Miner | None = None,
+    ) -> None:
+        """Serve `chain`; without `miner`, one is made (automine, no interval) and started:
+        `close()` stops it."""
         if not isinstance(chain.backend, TesterBackend):
             raise TypeError("EthRpc serves the in-memory chain; a JSON-RPC chain is already served by its node")
         self.chain = chain
@@ -80,7 +92,12 @@ class EthRpc:
         self.lock = lock if lock is not None else threading.RLock()
         self.clock = clock or DevClock()
         self.on_revert: list[Callable[[], None]] = []
-        self.feed = ChainFeed()  # new blocks and pending transactions, for subscribers
+        self._own_miner = miner is None
+        if miner is None:
+            miner = Miner(chain.backend.pyevm, self.lock, self.clock, ChainFeed())
+            miner.start()
+        self.miner = miner
+        self.feed = miner.feed  # new blocks and pending transactions, for subscribers
         self._handlers: dict[str, Callable[[list[Any]], Any]] = {
             # node identity
             "web3_clientVersion": lambda p: CLIENT_VERSION,
@@ -122,9 +139,19 @@ class EthRpc:
             "eth_getTransactionReceipt": self._receipt,
             "eth_call": self._call,
             "eth_estimateGas": self._estimate_gas,
+            # the pool
+            "txpool_status": self._txpool_status,
+            "txpool_content": self._txpool_content,
+            "txpool_inspect": self._txpool_inspect,
         }
-        self._handlers.update(LogMethods(self.evm).handlers())
-        self._handlers.update(DevMethods(chain, self.evm, self.clock).handlers())
+        self.logs = LogMethods(self.evm, self.feed)
+        self._handlers.update(self.logs.handlers())
+        self._handlers.update(DevMethods(chain, self.evm, self.clock, self.miner).handlers())
+
+    def close(self) -> None:
+        """Stop the miner this endpoint made (one passed in belongs to the caller)."""
+        if self._own_miner:
+            self.miner.stop()
 
     @property
     def methods(self) -> list[str]:
@@ -296,18 +323,9 @@ class EthRpc:
     def _send_raw(self, params: list[Any]) -> str:
         (raw,) = expect_params(params, 1)
         payload = parse_data(raw, "raw transaction")
-        # The pending block was stamped when its parent was mined: re-stamp it now,
-        # so the transaction's block carries the current (dev-clock) time.
-        self.backend.refresh()
-        try:
-            tx_hash = self.tester.send_raw_transaction(payload)
-        except (EvmValidationError, TesterValidationError) as exc:
-            raise transaction_refused(exc) from None
-        except Exception as exc:  # undecodable bytes (rlp, signature): the client's fault
-            raise RpcError(SERVER_ERROR, f"invalid transaction: {exc}") from None
-        self.feed.publish_pending(data(tx_hash))
-        self.feed.publish_block(self._head())
-        return data(tx_hash)
+        if len(payload) < 4:
+            raise RpcError(SERVER_ERROR, "invalid transaction: rlp: too short")
+        return self.miner.submit(bytes.fromhex(payload[2:]))
 
     def _send_unsigned(self, params: list[Any]) -> str:
         raise RpcError(
@@ -318,6 +336,9 @@ class EthRpc:
 
     def _tx_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
         (raw,) = expect_params(params, 1)
+        waiting = self.miner.find(parse_hash(raw, "transaction hash"))
+        if waiting is not None:
+            return pool_transaction_to_wire(waiting.evm, waiting.tx_hash, waiting.sender)
         try:
             return transaction_to_wire(self.tester.get_transaction_by_hash(parse_hash(raw, "transaction hash")))
         except TransactionNotFound:
@@ -340,18 +361,27 @@ class EthRpc:
 
     def _receipt(self, params: list[Any]) -> dict[str, Any] | None:
         (raw,) = expect_params(params, 1)
+        if self.miner.is_unmined(parse_hash(raw, "transaction hash")):
+            return None  # eth-tester would describe it from the pending block
         try:
             return receipt_to_wire(self.tester.get_transaction_receipt(parse_hash(raw, "transaction hash")))
         except TransactionNotFound:
             return None
+
+    def _context(self, raw: Any, default: str) -> BlockHeaderAPI:
+        """The header a call runs under: the pending block's for "pending", else a mined one's."""
+        if parse_block_id(raw, default) == "pending":
+            return self.evm.pending_header()
+        header = self.evm.header(self._number(raw, default))
+        assert header is not None
+        return header
 
     def _call(self, params: list[Any]) -> str:
         tx, block, overrides = expect_params(params, 1, 2)
         if overrides:
             raise RpcError(INVALID_PARAMS, "state overrides are not supported by the sandbox")
         request = parse_call(tx)
-        header = self.evm.header(self._number(block))
-        assert header is not None
+        header = self._context(block, "latest")
         try:
             outcome = self.evm.execute_call(request.fields, header, priced=request.fees_given)
         except (EvmValidationError, TesterValidationError) as exc:
@@ -363,20 +393,58 @@ class EthRpc:
         return data(outcome.output)
 
     def _estimate_gas(self, params: list[Any]) -> str:
+        """geth's binary search, by default in the pending block's context (as anvil):
+        the next block's number, parent hash, time and prevrandao, after what is pending."""
         tx, block = expect_params(params, 1, 1)
         request = parse_call(tx)
-        fields = {k: v for k, v in request.fields.items() if k not in ("nonce", "chain_id")}
-        if not request.fees_given:
-            fields["gas_price"] = 0  # unpriced, as geth estimates: no balance needed for gas
-        target = parse_block_id(block)
-        at: str | int = "latest" if isinstance(target, str) and target != "earliest" else self._number(block)
-        try:
-            return quantity(self.tester.estimate_gas(fields, at))
-        except TransactionFailed as exc:
-            cause = exc.args[0] if exc.args else None
-            if isinstance(cause, Revert):  # eth-tester passes py-evm's error on, raw data included
-                raw = cause.args[0] if cause.args and isinstance(cause.args[0], (bytes, bytearray)) else b""
-                raise revert_error(bytes(raw)) from None
-            raise RpcError(SERVER_ERROR, str(cause)) from None
-        except (EvmValidationError, TesterValidationError) as exc:
-            raise transaction_refused(exc) from None
+        fields = {k: v for k, v in request.fields.items() if k != "chain_id"}
+        header = self._context(block, "pending")
+        cap = min(int(fields.get("gas", header.gas_limit)), header.gas_limit)
+        if request.fees_given:
+            price = max(int(fields.get(k, 0)) for k in ("gas_price", "max_fee_per_gas"))
+            if price:
+                balance = int(self.backend.pyevm.chain.get_vm(at_header=header).state.get_balance(
+                    bytes.fromhex(request.sender[2:])
+                ))
+                available = balance - int(fields.get("value", 0))
+                if available < 0:
+                    raise RpcError(SERVER_ERROR, "insufficient funds for transfer")
+                cap = min(cap, available // price)
+
+        def run(gas: int) -> CallOutcome:
+            try:
+                return self.evm.execute_call({**fields, "gas": gas}, header, priced=request.fees_given)
+            except (EvmValidationError, TesterValidationError) as exc:
+                raise transaction_refused(exc) from None
+
+        return quantity(estimate_gas(run, cap))
+
+    # ------------------------------------------------------------ the pool
+
+    def _txpool_status(self, params: list[Any]) -> dict[str, str]:
+        expect_params(params, 0)
+        pending, queued = self.miner.content()
+        return {"pending": quantity(len(pending)), "queued": quantity(len(queued))}
+
+    def _txpool_content(self, params: list[Any]) -> dict[str, Any]:
+        expect_params(params, 0)
+        return self._txpool_by_sender(lambda tx: pool_transaction_to_wire(tx.evm, tx.tx_hash, tx.sender))
+
+    def _txpool_inspect(self, params: list[Any]) -> dict[str, Any]:
+        expect_params(params, 0)
+
+        def summary(tx: PoolTransaction) -> str:
+            to = to_checksum_address(tx.evm.to) if tx.evm.to else "contract creation"
+            return f"{to}: {tx.evm.value} wei + {tx.evm.gas} gas × {tx.fee_cap} wei"
+
+        return self._txpool_by_sender(summary)
+
+    def _txpool_by_sender(self, describe: Callable[[PoolTransaction], Any]) -> dict[str, Any]:
+        """geth's layout: {"pending": {sender: {nonce: ...}}, "queued": {...}}."""
+        out: dict[str, Any] = {}
+        for name, txs in zip(("pending", "queued"), self.miner.content()):
+            by_sender: dict[str, dict[str, Any]] = {}
+            for tx in txs:
+                by_sender.setdefault(tx.sender, {})[str(tx.nonce)] = describe(tx)
+            out[name] = by_sender
+        return out

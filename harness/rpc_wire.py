@@ -32,6 +32,7 @@ __all__ = [
     "parse_filter",
     "parse_hash",
     "parse_quantity",
+    "pool_transaction_to_wire",
     "quantity",
     "receipt_to_wire",
     "transaction_to_wire",
@@ -115,6 +116,45 @@ def transaction_to_wire(tx: Mapping[str, Any]) -> dict[str, Any]:
             out["chainId"] = quantity((v - 35) // 2)
     if out.get("type") != "0x0" and "yParity" not in out and "v" in out:
         out["yParity"] = out["v"]
+    return out
+
+
+def pool_transaction_to_wire(evm: Any, tx_hash: str, sender: str) -> dict[str, Any]:
+    """A py-evm transaction not yet in a block, as geth returns a pending one."""
+    type_id = getattr(evm, "type_id", None)
+    out: dict[str, Any] = {
+        "blockHash": None,
+        "blockNumber": None,
+        "transactionIndex": None,
+        "hash": tx_hash,
+        "from": sender.lower(),
+        "to": data(evm.to) if evm.to else None,
+        "nonce": quantity(evm.nonce),
+        "value": quantity(evm.value),
+        "gas": quantity(evm.gas),
+        "input": data(evm.data),
+        "type": quantity(type_id or 0),
+        "r": quantity(evm.r),
+        "s": quantity(evm.s),
+    }
+    if type_id is None:
+        out["gasPrice"] = quantity(evm.gas_price)
+        out["v"] = quantity(evm.v)
+        if evm.v >= 35:
+            out["chainId"] = quantity((evm.v - 35) // 2)
+        return out
+    out["chainId"] = quantity(evm.chain_id)
+    out["yParity"] = out["v"] = quantity(evm.y_parity)
+    out["accessList"] = [
+        {"address": data(address), "storageKeys": [data(int(k).to_bytes(32, "big")) for k in keys]}
+        for address, keys in evm.access_list
+    ]
+    if type_id >= 2:
+        out["maxFeePerGas"] = quantity(evm.max_fee_per_gas)
+        out["maxPriorityFeePerGas"] = quantity(evm.max_priority_fee_per_gas)
+        out["gasPrice"] = quantity(evm.max_fee_per_gas)  # geth: the cap, until a block sets the price
+    else:
+        out["gasPrice"] = quantity(evm.gas_price)
     return out
 
 

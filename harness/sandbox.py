@@ -43,7 +43,9 @@ from harness.chain import ETH, Chain
 from harness.protocol import CNX
 from harness.relay_client import NO_RETRY, RelayClient
 from harness.rpc_dev import DevClock
+from harness.chain_feed import ChainFeed
 from harness.rpc_methods import EthRpc
+from harness.rpc_pool import Miner
 from harness.rpc_server import create_rpc_app
 from harness.sandbox_anvil import (
     ANVIL_FIRST_KEY,
@@ -55,6 +57,7 @@ from harness.sandbox_anvil import (
 from harness.sandbox_chain import (
     ChainJournal,
     JournalMismatch,
+    LockedTesterBackend,
     in_memory_chain,
 )
 from harness.sandbox_nodes import NodeLoop, StaleTask
@@ -72,6 +75,8 @@ from harness.sandbox_setup import (
 from harness.sandbox_state import SandboxState, StateInUse
 
 __all__ = ["SandboxError", "SandboxOptions", "Sandbox", "run_sandbox"]
+
+_SETUP_HEADROOM = 120  # seconds in the past the in-memory chain's set-up blocks start at
 
 
 class SandboxError(RuntimeError):
@@ -197,7 +202,7 @@ class Sandbox:
         return self._anvil.url
 
     def _fresh_in_memory_chain(self) -> Chain:
-        self._clock = DevClock()
+        self._clock = DevClock(offset=-_SETUP_HEADROOM)
         self._journal = ChainJournal(self.state.journal_path, self.options.seed)
         self.replayed_blocks = 0
         self.chain = in_memory_chain(self.options.seed, self._lock, self._clock.now)
@@ -206,7 +211,10 @@ class Sandbox:
     def _chain(self, previous: dict[str, Any] | None) -> Chain:
         options = self.options
         if options.mode == "in-memory":
-            self._clock = DevClock(offset=self.state.clock_offset())
+            # Set-up (deployment, funding, joins) is stamped in the recent past: its
+            # dozens of blocks, one second apart, would otherwise leave the chain
+            # ahead of the wall clock. `_serve_rpc` puts the clock right.
+            self._clock = DevClock(offset=self.state.clock_offset() - _SETUP_HEADROOM)
             chain = in_memory_chain(options.seed, self._lock, self._clock.now)
             self._journal = ChainJournal(self.state.journal_path, options.seed)
             try:
@@ -283,8 +291,29 @@ class Sandbox:
         return self._listen(create_app(self._relay), self.options.relay_port, "Relay", "--relay-port")
 
     def _serve_rpc(self, chain: Chain) -> str:
-        assert self._clock is not None
-        self._rpc = EthRpc(chain, lock=self._lock, clock=self._clock)
+        assert self._clock is not None and self._journal is not None
+        backend = chain.backend
+        assert isinstance(backend, LockedTesterBackend)
+        journal = self._journal
+        with self._lock:
+            self._clock.advance(_SETUP_HEADROOM)  # set-up is done: back to the wall clock
+            miner = Miner(
+                backend.pyevm,
+                self._lock,
+                self._clock,
+                ChainFeed(),
+                automine=self.options.automine,
+                block_time=self.options.block_time,
+            )
+            # Journaled before anyone hears of the block: an acknowledged transaction is on disk.
+            def journal_block(_number: int) -> None:
+                journal.sync(chain)
+
+            miner.after_block.append(journal_block)
+            backend.miner = miner
+        miner.start()
+        self._stack.callback(miner.stop)
+        self._rpc = EthRpc(chain, lock=self._lock, clock=self._clock, miner=miner)
         return self._listen(create_rpc_app(self._rpc), self.options.rpc_port, "JSON-RPC endpoint", "--rpc-port")
 
     def _start_nodes(

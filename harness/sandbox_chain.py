@@ -29,15 +29,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from eth_account import Account
 from eth_typing import Hash32
 from web3 import EthereumTesterProvider, Web3
-from web3.types import RPCEndpoint, RPCResponse, TxReceipt
+from web3.types import RPCEndpoint, RPCError, RPCResponse, TxReceipt
 
 from harness.backends import TesterBackend
 from harness.chain import GENESIS_TIMESTAMP, Chain
+from harness.rpc_errors import RpcError
+from harness.rpc_pool import Miner
 
 __all__ = ["ChainJournal", "JournalMismatch", "LockedTesterBackend", "in_memory_chain"]
 
@@ -45,14 +47,24 @@ _FORMAT = 1
 
 
 class _LockedProvider(EthereumTesterProvider):
-    """web3's eth-tester provider with every request under `lock`."""
+    """web3's eth-tester provider with every request under `lock`, and transactions
+    handed to the backend's miner once it has one (so the harness's own senders
+    share the pool, the block forming and the journal with JSON-RPC clients)."""
 
-    def __init__(self, tester: Any, lock: threading.RLock) -> None:
-        super().__init__(tester)
-        self._chain_lock = lock
+    def __init__(self, backend: LockedTesterBackend) -> None:
+        super().__init__(backend._raw_tester)
+        self._backend = backend
 
     def make_request(self, method: RPCEndpoint, params: Any) -> RPCResponse:
-        with self._chain_lock:
+        miner = self._backend.miner
+        if method == "eth_sendRawTransaction" and miner is not None:
+            raw = params[0]
+            raw_bytes = bytes.fromhex(raw[2:]) if isinstance(raw, str) else bytes(raw)
+            try:
+                return {"jsonrpc": "2.0", "id": 0, "result": miner.submit(raw_bytes)}
+            except RpcError as exc:
+                return {"jsonrpc": "2.0", "id": 0, "error": cast(RPCError, exc.to_json())}
+        with self._backend.lock:
             return super().make_request(method, params)
 
 
@@ -86,9 +98,10 @@ class LockedTesterBackend(TesterBackend):
         self.lock = lock
         self._raw_tester = self.tester
         self.tester = _LockedTester(self._raw_tester, lock)
+        self.miner: Miner | None = None
 
     def web3(self) -> Web3:
-        return Web3(_LockedProvider(self._raw_tester, self.lock))
+        return Web3(_LockedProvider(self))
 
     def head(self) -> tuple[int, int]:
         with self.lock:
@@ -107,6 +120,8 @@ class LockedTesterBackend(TesterBackend):
             super().refresh()
 
     def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
+        if self.miner is not None:
+            self.miner.wait_mined("0x" + bytes(tx_hash).hex())
         with self.lock:
             return super().receipt(w3, tx_hash)
 
@@ -115,6 +130,9 @@ class LockedTesterBackend(TesterBackend):
             return super().mine_at(w3, timestamp)
 
     def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+        if self.miner is not None:
+            self.miner.set_next_timestamp(timestamp)  # runs what is pending again at that time
+            return
         with self.lock:
             super().set_next_timestamp(w3, timestamp)
 
@@ -211,16 +229,11 @@ class ChainJournal:
         assert isinstance(backend, TesterBackend)
         tester = backend.tester
         for done, entry in enumerate(entries, start=1):
-            if len(entry.transactions) > 1:
-                # Transactions are mined one per block as they arrive (the sandbox refuses
-                # to turn automine off), so a journal never holds such a block.
-                raise JournalMismatch(f"block {entry.number} holds {len(entry.transactions)} transactions")
             try:
                 backend.set_next_timestamp(chain.w3, entry.timestamp)
-                if entry.transactions:
-                    tester.send_raw_transaction(entry.transactions[0])  # mined at once
-                else:
-                    tester.mine_blocks(1)
+                for raw in entry.transactions:  # applied to the pending block, then mined together
+                    backend.pyevm.send_raw_transaction(bytes.fromhex(raw[2:]))
+                tester.mine_blocks(1)
             except Exception as exc:  # an edited or foreign journal: whatever py-evm refuses
                 raise JournalMismatch(f"block {entry.number} could not be replayed: {exc}") from exc
             head = pyevm_chain.get_canonical_head()

@@ -54,8 +54,11 @@ def served_chain() -> Iterator[ServedChain]:
     chain = Chain.in_memory(seed=7, wall_clock=clock.now)
     contracts = deploy(chain)
     rpc = EthRpc(chain, lock=lock, clock=clock)
-    with serve_relay(create_rpc_app(rpc)) as running:
-        yield ServedChain(chain, contracts, rpc, clock, running.url, Web3(Web3.HTTPProvider(running.url)))
+    try:
+        with serve_relay(create_rpc_app(rpc)) as running:
+            yield ServedChain(chain, contracts, rpc, clock, running.url, Web3(Web3.HTTPProvider(running.url)))
+    finally:
+        rpc.close()
 
 
 # ---------------------------------------------------------------- the example application

@@ -49,10 +49,11 @@ class ServedChain:
 @pytest.fixture
 def served_chain() -> Iterator[ServedChain]:
     """The in-memory chain with the contracts, served over HTTP on a free loopback port."""
-    clock = DevClock()
+    clock = DevClock(offset=-60)  # set-up blocks in the recent past, as the sandbox stamps them
     lock = threading.RLock()
     chain = Chain.in_memory(seed=7, wall_clock=clock.now)
     contracts = deploy(chain)
+    clock.advance(60)
     rpc = EthRpc(chain, lock=lock, clock=clock)
     try:
         with serve_relay(create_rpc_app(rpc)) as running:

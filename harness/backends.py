@@ -32,6 +32,7 @@ class EvmBackend(Protocol):
 
 
 def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None) -> Any:
+    from eth.exceptions import HeaderNotFound
     from eth_tester import PyEVMBackend
     from eth_tester.backends.pyevm.main import get_total_blob_gas
     from eth_utils import to_canonical_address
@@ -91,6 +92,41 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
                 for hook in self.on_mined:
                     hook(int(block.number))
             return tuple(hashes)
+
+        def _find_transaction(self, tx_hash: bytes) -> tuple[Any, Any, int]:
+            """A transaction's block and index through py-evm's index, not eth-tester's
+            scan of every block back from the head (which a served chain mining a block
+            a second would make slower with every receipt poll)."""
+            from eth.exceptions import TransactionNotFound as EvmTransactionNotFound
+            from eth_tester.backends.pyevm.main import _get_transaction_by_hash
+
+            pending = self.chain.get_block()
+            if pending.transactions:
+                for index, tx in enumerate(pending.transactions):
+                    if tx.hash == tx_hash:
+                        return pending, tx, index
+            try:
+                number, index = self.chain.chaindb.get_transaction_index(tx_hash)
+                block = self.chain.get_canonical_block_by_number(number)
+            except (EvmTransactionNotFound, HeaderNotFound):
+                return _get_transaction_by_hash(self.chain, tx_hash)  # raises eth-tester's not-found
+            if number < pending.number and index < len(block.transactions) and block.transactions[index].hash == tx_hash:
+                return block, block.transactions[index], index
+            return _get_transaction_by_hash(self.chain, tx_hash)  # indexed on a block a revert dropped
+
+        def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
+            from eth_tester.backends.pyevm.main import serialize_transaction
+
+            block, tx, index = self._find_transaction(transaction_hash)
+            return serialize_transaction(block, tx, index, block.number == self.chain.get_block().number)
+
+        def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
+            from eth_tester.backends.pyevm.main import serialize_transaction_receipt
+
+            block, tx, index = self._find_transaction(transaction_hash)
+            is_pending = block.number == self.chain.get_block().number
+            receipts = block.get_receipts(self.chain.chaindb)
+            return serialize_transaction_receipt(block, receipts, tx, index, is_pending, self.chain.get_vm())
 
         def revert_to_snapshot(self, snapshot: Any) -> None:
             super().revert_to_snapshot(snapshot)

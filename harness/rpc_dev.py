@@ -116,8 +116,7 @@ class DevMethods:
             self.backend.refresh()
             self.backend.tester.mine_blocks(1)
             return
-        self.clock.continue_from(self._checked(timestamp))
-        self.miner.set_next_timestamp(timestamp)
+        self.miner.set_next_timestamp(self._checked(timestamp))  # the clock continues from it
         self.backend.tester.mine_blocks(1)
 
     def _evm_mine(self, params: list[Any]) -> str:
@@ -163,8 +162,7 @@ class DevMethods:
         timestamp = self._checked(parse_quantity(raw, "timestamp"))
         if timestamp >= _MAX_TIMESTAMP:
             raise RpcError(SERVER_ERROR, f"timestamp {timestamp} is past 2**63")
-        self.clock.continue_from(timestamp)
-        self.miner.set_next_timestamp(timestamp)
+        self.miner.set_next_timestamp(timestamp)  # the clock continues from it
         return None
 
     def _set_automine(self, params: list[Any]) -> None:

@@ -329,8 +329,10 @@ class Miner:
     # ------------------------------------------------------------ dev controls
 
     def set_next_timestamp(self, timestamp: int) -> None:
-        """Stamp the pending block (its transactions are run again at that time)."""
+        """Stamp the pending block (its transactions are run again at that time); the
+        clock continues from there, as anvil's does, so later blocks do not wait."""
         with self._changed:
+            self.clock.continue_from(timestamp)
             pending = list(self._state.pending)
             self._reset_pending(timestamp)
             for tx in pending:

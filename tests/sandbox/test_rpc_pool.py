@@ -211,3 +211,17 @@ def test_pending_transaction_filter_and_expiry(served_chain: ServedChain, sender
     later = s.rpc.logs.now() + rpc_logs.FILTER_TIMEOUT + 1
     s.rpc.logs.now = lambda: later  # five minutes without a poll
     assert rpc_error(s, "eth_getFilterChanges", pending) == {"code": -32000, "message": "filter not found"}
+
+
+def test_a_transaction_dropped_by_a_revert_has_no_receipt(served_chain: ServedChain, sender: Any) -> None:
+    """Receipts are found through py-evm's index, which still names the reverted block's
+    transaction: it must not be answered from the new block at that height."""
+    s = served_chain
+    snapshot = rpc(s, "evm_snapshot")
+    dropped = rpc(s, "eth_sendRawTransaction", signed(s, sender, 0, value=5))
+    assert rpc(s, "eth_getTransactionReceipt", dropped)["status"] == "0x1"
+    assert rpc(s, "evm_revert", snapshot) is True
+    kept = rpc(s, "eth_sendRawTransaction", signed(s, sender, 0, value=6))
+    assert rpc(s, "eth_getTransactionReceipt", dropped) is None
+    assert rpc(s, "eth_getTransactionByHash", dropped) is None
+    assert rpc(s, "eth_getTransactionReceipt", kept)["transactionHash"] == kept

@@ -1,12 +1,14 @@
-"""A JSON-RPC 2.0 HTTP endpoint over the in-memory chain (POST /, batches too).
+"""A JSON-RPC 2.0 endpoint over the in-memory chain: HTTP (POST /) and WebSocket (/), batches too.
 
     rpc = EthRpc(chain, lock=lock, clock=clock)
     app = create_rpc_app(rpc)          # any ASGI server; the sandbox uses uvicorn
 
-The methods and their wire format live in `rpc_methods`; this module only
-speaks JSON-RPC 2.0 over HTTP: parse errors, invalid requests, batches,
-notifications (no answer), and an internal error answer rather than a dropped
-connection when a method fails unexpectedly. CORS is open, as on anvil, so a
+The methods and their wire format live in `rpc_methods`; this module speaks
+JSON-RPC 2.0: parse errors, invalid requests, batches, notifications (no
+answer), and an internal error answer rather than a dropped connection when a
+method fails unexpectedly. A WebSocket on the same path and port, as on anvil
+and geth, gets the same answers plus eth_subscribe (`rpc_ws`); over HTTP,
+eth_subscribe is refused as geth refuses it. CORS is open, as on anvil, so a
 browser dapp on another port can use the endpoint.
 """
 
@@ -22,12 +24,14 @@ from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket
 
 from harness.rpc_errors import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, RpcError
 from harness.rpc_methods import EthRpc
+from harness.rpc_ws import MethodCall, serve_websocket, without_subscriptions
 
-__all__ = ["MAX_BATCH", "answer", "create_rpc_app"]
+__all__ = ["MAX_BATCH", "answer", "answer_payload", "create_rpc_app"]
 
 MAX_BATCH = 1000
 _log = logging.getLogger("harness.rpc")
@@ -38,7 +42,11 @@ def _error(request_id: Any, code: int, message: str) -> dict[str, Any]:
 
 
 def answer(rpc: EthRpc, request: Any) -> dict[str, Any] | None:
-    """The JSON-RPC answer to one decoded request object (None for a notification)."""
+    """The JSON-RPC answer to one decoded request object over HTTP (None for a notification)."""
+    return _answer(without_subscriptions(rpc), request)
+
+
+def _answer(call: MethodCall, request: Any) -> dict[str, Any] | None:
     if not isinstance(request, dict):
         return _error(None, INVALID_REQUEST, "invalid request: expected a JSON object")
     request_id = request.get("id")
@@ -46,7 +54,7 @@ def answer(rpc: EthRpc, request: Any) -> dict[str, Any] | None:
     if request.get("jsonrpc", "2.0") != "2.0" or not isinstance(method, str):
         return _error(request_id, INVALID_REQUEST, "invalid request: needs jsonrpc \"2.0\" and a method name")
     try:
-        result = rpc.call(method, request.get("params"))
+        result = call(method, request.get("params"))
         response: dict[str, Any] = {"jsonrpc": "2.0", "id": request_id, "result": result}
     except RpcError as exc:
         response = {"jsonrpc": "2.0", "id": request_id, "error": exc.to_json()}
@@ -56,19 +64,22 @@ def answer(rpc: EthRpc, request: Any) -> dict[str, Any] | None:
     return response if "id" in request else None
 
 
-def _answer_all(rpc: EthRpc, payload: Any) -> Any:
+def answer_payload(call: MethodCall, payload: Any) -> Any:
+    """The answer to one decoded message (a request or a batch), each method answered by
+    `call`; None when there is nothing to answer (notifications only)."""
     if isinstance(payload, list):
         if not payload:
             return _error(None, INVALID_REQUEST, "invalid request: empty batch")
         if len(payload) > MAX_BATCH:
             return _error(None, INVALID_REQUEST, f"invalid request: batch of {len(payload)} requests, at most {MAX_BATCH}")
-        answers = [answer(rpc, item) for item in payload]
+        answers = [_answer(call, item) for item in payload]
         return [a for a in answers if a is not None] or None
-    return answer(rpc, payload)
+    return _answer(call, payload)
 
 
 def create_rpc_app(rpc: EthRpc) -> Starlette:
-    """The HTTP app serving `rpc` at POST / (GET / says what this is)."""
+    """The app serving `rpc` at POST / and as a WebSocket at / (GET / says what this is)."""
+    http_call = without_subscriptions(rpc)
 
     async def post(request: Request) -> Response:
         body = await request.body()
@@ -77,15 +88,24 @@ def create_rpc_app(rpc: EthRpc) -> Starlette:
         except ValueError:
             return JSONResponse(_error(None, PARSE_ERROR, "parse error: the body is not JSON"))
         # Methods block on the chain lock: keep them off the event loop.
-        result = await run_in_threadpool(_answer_all, rpc, payload)
+        result = await run_in_threadpool(answer_payload, http_call, payload)
         if result is None:
             return Response(status_code=204)  # notifications only: nothing to answer
         return JSONResponse(result)
 
     async def describe(request: Request) -> Response:
-        return JSONResponse({"message": "hydrogen-harness JSON-RPC endpoint: POST JSON-RPC 2.0 requests to /"})
+        return JSONResponse(
+            {"message": "hydrogen-harness JSON-RPC endpoint: POST JSON-RPC 2.0 requests to /, or open a WebSocket on /"}
+        )
+
+    async def socket(websocket: WebSocket) -> None:
+        await serve_websocket(websocket, rpc, answer_payload)
 
     return Starlette(
-        routes=[Route("/", post, methods=["POST"]), Route("/", describe, methods=["GET"])],
+        routes=[
+            Route("/", post, methods=["POST"]),
+            Route("/", describe, methods=["GET"]),
+            WebSocketRoute("/", socket),
+        ],
         middleware=[Middleware(CORSMiddleware, allow_origins=["*"], allow_methods=["POST", "GET"], allow_headers=["*"])],
     )

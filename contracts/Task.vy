@@ -10,7 +10,10 @@
      2. cancelTask frees a node, and waits for it, only while the node is bound
         to *this* task (nodeTasks[node] == taskId);
      3. a task keeps the fee it was created with for all its payments;
-     4. a second reportResultsUploaded reverts "Results already reported".
+     4. a second reportResultsUploaded reverts "Results already reported";
+     5. createTask reverts "Not enough gas for task" unless the gas left after its
+        view checks covers its most expensive selection (CREATE_TASK_GAS_NEEDED),
+        so that a gas estimate made in any block is enough in any later block.
 """
 
 from ethereum.ercs import IERC20
@@ -32,6 +35,28 @@ interface INode:
 MAX_RESULT: constant(uint256) = 80  # 10 images x 8-byte perceptual hash
 ROUNDS: constant(uint256) = 3
 ERROR_COMMITMENT: constant(bytes32) = 0x0000000000000000000000000000000000000000000000000000000000000001
+# Deviation 5: the gas createTask must have left after its three view checks.
+# The rest of it costs a different amount depending on which nodes are picked,
+# and the pick depends on the parent block's hash: each pick that is not the
+# last entry of Node's available list moves that entry (swap-and-pop, about
+# 10,000 gas more), and refunds do not lower the gas needed while it runs. A gas
+# estimate (eth_estimateGas: a binary search for the lowest limit that succeeds,
+# no margin) made in one block could be too low for the pick of the block the
+# transaction lands in, and it ran out of gas. Asserting the worst case here
+# makes every limit that succeeds at all, an estimate included, enough for any
+# pick in any block.
+# Worst case, measured on the prague schedule: 567,807 gas from this check to
+# the end, for the first task ever (totalTasks and Task's token balance go from
+# zero to non-zero), a finite allowance (its update and the Approval log),
+# non-zero taskHash and dataHash, and three picks that each move a different,
+# untouched entry; picks that move nothing cost about 30,000 less. The calls to
+# Node and the token always run with far more gas than they need, so the 63/64
+# rule adds nothing (the lowest limit that succeeds is the gas used plus the
+# refunds). 640,000 adds 72,193 (13%) for gas schedules that price storage or
+# calls higher. A limit that passes this check is about 681,000 gas (21,000
+# intrinsic, ~1,000 calldata, ~19,500 up to here): far below the 60M block
+# limit and the 1.5M the harness sends.
+CREATE_TASK_GAS_NEEDED: constant(uint256) = 640_000
 
 
 struct TaskInfo:
@@ -351,6 +376,9 @@ def createTask(taskHash: bytes32, dataHash: bytes32):
     assert staticcall self.token.balanceOf(msg.sender) >= total, "Not enough tokens for task"
     assert staticcall self.token.allowance(msg.sender, self) >= total, "Not enough allowance for task"
     assert staticcall self.node.availableNodes() >= ROUNDS, "Not enough nodes"
+    # Deviation 5. After the view checks, so their reverts come first whatever the
+    # gas limit; the gas spent up to here does not depend on the pick or the state.
+    assert msg.gas >= CREATE_TASK_GAS_NEEDED, "Not enough gas for task"
     assert extcall self.token.transferFrom(msg.sender, self, total), "Task fee payment failed"
 
     taskId: uint256 = self.nextTaskId

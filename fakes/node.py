@@ -106,6 +106,15 @@ class SimulatedNode:
     def status(self) -> NodeStatus:
         return self.deployment.node.status(self.address)
 
+    def reset(self) -> None:
+        """Start afresh, as a restarted node process would (the chain was reverted under
+        it): no tasks, no pending requests, no crash, no history."""
+        self.tasks.clear()
+        self._requests.clear()
+        self.actions.clear()
+        self.crashed = False
+        self.steps = 0
+
     # ------------------------------------------------------------ events
 
     def observe(self, events: Iterable[TaskEvent]) -> None:

@@ -1,4 +1,4 @@
-"""The `hydrogen-harness` command line: `simulate`, `sandbox`, `contracts`."""
+"""The `hydrogen-harness` command line: `simulate`, `sandbox`, `contracts`, `abi`."""
 
 from __future__ import annotations
 
@@ -44,6 +44,9 @@ def _build_parser() -> argparse.ArgumentParser:
 
     commands.add_parser("contracts", help="compile the contracts and print their gas table")
 
+    abi = commands.add_parser("abi", help="print a contract's ABI as JSON (token, node or task)")
+    abi.add_argument("name", choices=("token", "node", "task"), help="which contract")
+
     sandbox = commands.add_parser("sandbox", help="serve the network on 127.0.0.1: JSON-RPC, Relay and simulated nodes")
     add_sandbox_arguments(sandbox)
     return parser
@@ -87,6 +90,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _simulate(args)
     if args.command == "sandbox":
         return run_sandbox_command(args)
+    if args.command == "abi":
+        from harness.abis import abi_text
+
+        sys.stdout.write(abi_text(args.name))
+        return 0
     if args.command == "contracts":
         from harness.gas_report import print_gas_report
 

@@ -3,12 +3,19 @@
 Installing the package is all a user needs: these fixtures and options appear in
 `pytest --fixtures` and `pytest --help`. Each test runs inside a chain snapshot
 taken after deployment, so tests never see each other's transactions.
+
+Two ways to run the network: `hydrogen_sandbox` serves it live on 127.0.0.1 for
+the user's own application (any client library, wall-clock time, nodes acting by
+themselves); `hydrogen_network` steps it deterministically in process. When a
+test using either fails, its timeline and ledger are added to the report.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator
+import logging
+from collections.abc import Callable, Generator, Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -22,10 +29,12 @@ if TYPE_CHECKING:
     from fakes.relay import RelayService
     from harness.app import Application
     from harness.network import Network
+    from harness.sandbox import Sandbox
 
 __all__ = ["expect_revert"]
 
 DEFAULT_NODES = ("honest", "honest", "honest")
+_sandbox_log = logging.getLogger("hydrogen.sandbox")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -55,7 +64,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "hydrogen_nodes(count, *behaviours): node count and behaviours of hydrogen_network")
+    config.addinivalue_line(
+        "markers",
+        "hydrogen_nodes(count, *behaviours): the simulated nodes of hydrogen_network or hydrogen_sandbox "
+        "(hydrogen_nodes(0): none, bring your own)",
+    )
 
 
 # anvil's well-known first development account, used only against --hydrogen-rpc-url.
@@ -94,10 +107,16 @@ def hydrogen_contracts(_hydrogen_session_deployment: Deployment) -> Iterator[Dep
 
 
 def _node_spec(request: pytest.FixtureRequest) -> list[Any]:
-    marker = request.node.get_closest_marker("hydrogen_nodes")
+    return _node_spec_of(request.node)
+
+
+def _node_spec_of(item: pytest.Item) -> list[Any]:
+    marker = item.get_closest_marker("hydrogen_nodes")
     if marker is None:
         return list(DEFAULT_NODES)
     args = list(marker.args)
+    if args and isinstance(args[0], int) and args[0] < 0:
+        raise pytest.UsageError(f"hydrogen_nodes: a node count must not be negative, got {args[0]}")
     if len(args) == 1 and isinstance(args[0], int):
         return ["honest"] * args[0]
     if args and isinstance(args[0], int):
@@ -148,6 +167,105 @@ def hydrogen_nodes(hydrogen_network: Network) -> list[SimulatedNode]:
 def hydrogen_relay(hydrogen_network: Network) -> RelayService:
     """The in-process fake Relay of `hydrogen_network` (its service core)."""
     return hydrogen_network.relay
+
+
+@pytest.fixture(scope="session")
+def _hydrogen_sandbox_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    """The session's live network (one per xdist worker), its node pool sized from the
+    `hydrogen_nodes` markers of the collected tests that use `hydrogen_sandbox`."""
+    from harness.sandbox import Sandbox, SandboxError, SandboxOptions
+    from harness.sandbox_pool import pool_for
+
+    specs = []
+    for item in request.session.items:
+        if "hydrogen_sandbox" in getattr(item, "fixturenames", ()):
+            try:
+                specs.append(_node_spec_of(item))
+            except pytest.UsageError as exc:
+                raise pytest.UsageError(f"{item.nodeid}: {exc}") from None
+    try:
+        pool = pool_for(specs)
+    except ValueError as exc:
+        raise pytest.UsageError(f"hydrogen_nodes: {exc}") from None
+    config = request.config
+    url = config.getoption("--hydrogen-rpc-url")
+    options = SandboxOptions.for_tests(
+        Path(tmp_path_factory.mktemp("hydrogen-sandbox")),
+        pool,
+        seed=config.getoption("--hydrogen-seed"),
+        rpc_url=url,
+        rpc_key=config.getoption("--hydrogen-rpc-key"),
+    )
+    sandbox = Sandbox(options, log=_sandbox_log.info)
+    try:
+        sandbox.start()
+    except SandboxError as exc:
+        pytest.fail(f"hydrogen_sandbox could not start: {exc}", pytrace=False)
+    try:
+        sandbox.use_nodes(DEFAULT_NODES)  # the session's base state: the default three available
+        yield sandbox
+    finally:
+        sandbox.close()
+
+
+@pytest.fixture
+def hydrogen_sandbox(request: pytest.FixtureRequest, _hydrogen_sandbox_session: Sandbox) -> Iterator[Sandbox]:
+    """The Hydrogen Network served live on 127.0.0.1, for testing YOUR application
+    unchanged (web3.py, ethers, httpx, any language): JSON-RPC and the Relay on free
+    ports, simulated nodes acting by themselves on wall-clock time.
+
+    Connect with `rpc_url`, `ws_url`, `relay_url`, `chain_id`, `addresses`
+    ({"token", "node", "task"}) and `abi(name)`. `new_wallet(cnx=..., eth=...)` gives
+    a funded account (`.address`, `.key`); `owner` is the contracts' owner (e.g. to
+    call updateTimeout). `nodes` are this test's simulated nodes (`.address`,
+    `.behaviour`, `.status()`), chosen with a marker::
+
+        @pytest.mark.hydrogen_nodes("honest", "cheater", "honest")
+        @pytest.mark.hydrogen_nodes(0)              # none: bring your own nodes
+
+    `faults.fail_next(count, method, path_or_regex, status=503 | delay=s | drop=True)`
+    breaks the servers for every client (`server="rpc"` for JSON-RPC); `advance(s)`
+    moves chain time and mines; `timeline` and `ledger` say what the network did
+    (also printed in the report of a failing test). Each test starts from the same
+    chain and Relay state: everything is reverted when it ends. The chain mines an
+    empty block every second while idle, so time passes as on a real chain.
+    """
+    with _hydrogen_sandbox_session.isolated(_node_spec(request)):
+        yield _hydrogen_sandbox_session
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """A failing test using the network gets its timeline and ledger in the report."""
+    report = yield
+    if report.failed and call.when == "call":
+        try:
+            report.sections.extend(_network_sections(item))
+        except Exception as exc:  # never hide the test's own failure behind ours
+            report.sections.append(("hydrogen network", f"(could not read the timeline and ledger: {exc!r})"))
+    return report
+
+
+def _network_sections(item: pytest.Item) -> list[tuple[str, str]]:
+    from harness.report_sections import ledger_text, timeline_text
+
+    funcargs: dict[str, Any] = getattr(item, "funcargs", {})
+    sandbox = funcargs.get("hydrogen_sandbox")
+    if sandbox is not None:
+        return [
+            ("hydrogen_sandbox timeline", timeline_text(sandbox.timeline)),
+            ("hydrogen_sandbox ledger", ledger_text(sandbox.ledger, sandbox.names)),
+        ]
+    network = funcargs.get("hydrogen_network")
+    if network is not None:
+        network.ledger.sync()
+        names = {node.address: node.name for node in network.nodes}
+        names.update({app.account.address: app.name for app in network.apps})
+        return [
+            ("hydrogen_network timeline", timeline_text(network.timeline)),
+            ("hydrogen_network ledger", ledger_text(network.ledger, names)),
+        ]
+    return []
 
 
 @pytest.fixture

@@ -6,7 +6,12 @@ One process serves what an H-net application talks to, over real sockets:
 - the CNX, Node and Task contracts, deployed and wired, and a funded application
   wallet (100 ETH, 10,000 CNX);
 - the Relay (`fakes.relay`) under uvicorn, its database in the state folder;
-- N simulated nodes acting in a background thread (`sandbox_nodes.NodeLoop`).
+- N simulated nodes acting in a background thread (`sandbox_nodes.NodeLoop`),
+  woken by every new block and every Relay upload;
+- faults injected at both servers (`sandbox_faults`), a timeline and a ledger.
+
+The same class is the `hydrogen_sandbox` pytest fixture's object (`SandboxApi`
+is its test-facing half: URLs, ABIs, wallets, nodes, time, snapshots).
 
 It writes everything a client needs to `<state>/sandbox.json`, prints a summary,
 logs each task's progress from the Task events, and stops cleanly on SIGINT or
@@ -40,6 +45,7 @@ from fakes.relay import (
     serve_relay,
 )
 from harness.chain import ETH, Chain
+from harness.contracts import Deployment
 from harness.protocol import CNX
 from harness.relay_client import NO_RETRY, RelayClient
 from harness.rpc_dev import DevClock
@@ -47,6 +53,7 @@ from harness.chain_feed import ChainFeed
 from harness.rpc_methods import EthRpc
 from harness.rpc_pool import Miner
 from harness.rpc_server import create_rpc_app
+from harness.sandbox_api import SandboxApi, Wallet
 from harness.sandbox_anvil import (
     ANVIL_FIRST_KEY,
     ANVIL_VERSION,
@@ -60,6 +67,7 @@ from harness.sandbox_chain import (
     LockedTesterBackend,
     in_memory_chain,
 )
+from harness.sandbox_faults import RequestSeen, Server, ServerFaults
 from harness.sandbox_nodes import NodeLoop, StaleTask
 from harness.sandbox_setup import (
     APP_CNX,
@@ -73,8 +81,9 @@ from harness.sandbox_setup import (
     sandbox_account,
 )
 from harness.sandbox_state import SandboxState, StateInUse
+from harness.sandbox_timeline import ACTOR_HEADER, Timeline
 
-__all__ = ["SandboxError", "SandboxOptions", "Sandbox", "run_sandbox"]
+__all__ = ["SandboxError", "SandboxOptions", "Sandbox", "Wallet", "run_sandbox"]
 
 _SETUP_HEADROOM = 120  # seconds in the past the in-memory chain's set-up blocks start at
 
@@ -102,17 +111,50 @@ class SandboxOptions:
     # Both together, the default, also lets time pass on an idle chain.
     automine: bool = True
     block_time: float | None = 1.0
+    # Journal the in-memory chain to the state folder, to rebuild it on the next
+    # start (the command). A test session's sandbox lives once: it does without.
+    persist: bool = True
+    # Seconds the in-memory chain's head may run ahead of the clock before blocks
+    # wait for it (None: the miner's default, 5). Each block is a second after its
+    # parent, so this is how many blocks a burst gets at full speed.
+    max_lead: int | None = None
 
     @property
     def mode(self) -> str:
         return "anvil" if self.anvil else "rpc" if self.rpc_url else "in-memory"
+
+    @classmethod
+    def for_tests(
+        cls, state: Path, behaviours: list[str], *, seed: int = 0, rpc_url: str | None = None, rpc_key: str | None = None
+    ) -> SandboxOptions:
+        """The `hydrogen_sandbox` fixture's sandbox: free ports, a fresh state folder,
+        no persistence, `behaviours` as its node pool, on `rpc_url` if given."""
+        return cls(
+            state=state,
+            rpc_port=0,
+            relay_port=0,
+            rpc_url=rpc_url,
+            rpc_key=rpc_key or ANVIL_FIRST_KEY,
+            behaviours=behaviours,
+            seed=seed,
+            reset=True,
+            # A node's own poll, for a chain that does not announce its blocks (anvil).
+            tick=0.1 if rpc_url else 0.25,
+            persist=False,
+            # A test's burst of blocks (wallets, tasks, node set-up) must not wait for
+            # the wall clock; each test's revert brings the head back to it.
+            max_lead=30,
+        )
 
 
 def _timestamped(line: str) -> None:
     print(f"{time.strftime('%H:%M:%S')} {line}", flush=True)
 
 
-class Sandbox:
+_FAULT_SERVERS: dict[str, Server] = {"Relay": "relay", "JSON-RPC endpoint": "rpc"}
+
+
+class Sandbox(SandboxApi):
     """The running sandbox; `start()` brings it up, `close()` takes it down."""
 
     def __init__(self, options: SandboxOptions, log: Callable[[str], None] = _timestamped) -> None:
@@ -132,6 +174,15 @@ class Sandbox:
         self._anvil: AnvilProcess | None = None
         self._rpc: EthRpc | None = None
         self.chain: Chain | None = None
+        self._deployment: Deployment | None = None
+        self.faults = ServerFaults()
+        self._timeline = Timeline(self._timeline_head, lambda: self._loop.ticks if self._loop else 0)
+        self.faults.on_request(self._request_seen)
+        self._names: dict[str, str] = {}
+        self._active: list[SimulatedNode] | None = None
+        self._wallets = 0
+        self._test_block = 0
+        self._clock_at: dict[str, int] = {}
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -168,8 +219,12 @@ class Sandbox:
             moved = self.state.set_aside()
             self.log(f"the contracts changed since the last run: its state was moved to {moved}")
             chain = self._fresh_in_memory_chain()
+        # Clients share the sandbox's keys (the owner's, the app's): never trust a
+        # nonce remembered from our own last transaction, ask the chain each time.
+        chain.keep_nonces = False
         record = deploy_or_reuse(chain, previous)
         deployment = record.deployment
+        self._deployment = deployment
         self.log(
             f"contracts {'reused from the last run' if record.reused else 'deployed'}: "
             f"Task {deployment.task.address} (block {record.block})"
@@ -190,8 +245,16 @@ class Sandbox:
         source = ContractChainSource(deployment.task)
         relay_url = self._serve_relay(chain, record, source)
         rpc_url = self._serve_rpc(chain) if self._journal is not None else str(options.rpc_url or self._anvil_url())
+        if self._rpc is not None and options.max_lead is not None:
+            self._rpc.miner.max_lead = options.max_lead
         names: dict[str, str] = {account.address: f"node{i}" for i, account in enumerate(nodes, start=1)}
         names[app.address] = "app"
+        self._names = {
+            **names,
+            deployment.task.address: "Task contract",
+            deployment.node.address: "Node contract",
+            **({deployment.owner.address: "owner"} if deployment.owner is not None else {}),
+        }
         self._start_nodes(record, nodes, relay_url, source, names)
 
         self.info = self._describe(chain, record, rpc_url, relay_url, app, nodes)
@@ -258,7 +321,7 @@ class Sandbox:
             self.log(f"replaying the chain: {done}/{total} blocks")
 
     def _save_chain(self) -> None:
-        if self._journal is None or self.chain is None or self._clock is None:
+        if self._journal is None or self.chain is None or self._clock is None or not self.options.persist:
             return
         with self._lock:
             self._journal.sync(self.chain)
@@ -267,6 +330,7 @@ class Sandbox:
             self._saved_offset = self._clock.offset
 
     def _listen(self, app: Any, port: int, what: str, flag: str) -> str:
+        app = self.faults.wrap(app, _FAULT_SERVERS[what])  # every server can be made to fail
         try:
             running = self._stack.enter_context(serve_relay(app, host=self.options.host, port=port))
         except OSError as exc:
@@ -320,21 +384,15 @@ class Sandbox:
         self, record: DeploymentRecord, nodes: list[LocalAccount], relay_url: str, source: ChainSource, names: dict[str, str]
     ) -> None:
         deployment = record.deployment
-        http = httpx.Client(base_url=relay_url, timeout=10.0)
-        self._stack.callback(http.close)
         generator = DeterministicGenerator()
-        simulated = [
-            SimulatedNode(
-                f"node{i}",
-                deployment,
-                account,
-                RelayClient(http, clock=lambda: int(time.time()), retry=NO_RETRY),
-                Behaviour.parse(behaviour),
-                generator,
-                seed=self.options.seed,
-            )
-            for i, (account, behaviour) in enumerate(zip(nodes, self.options.behaviours, strict=True), start=1)
-        ]
+        simulated = []
+        for i, (account, behaviour) in enumerate(zip(nodes, self.options.behaviours, strict=True), start=1):
+            # One client per node, naming it: the timeline tells its requests from the app's.
+            http = httpx.Client(base_url=relay_url, timeout=10.0, headers={ACTOR_HEADER: f"node{i}"})
+            self._stack.callback(http.close)
+            relay = RelayClient(http, clock=lambda: int(time.time()), retry=NO_RETRY)
+            node = SimulatedNode(f"node{i}", deployment, account, relay, Behaviour.parse(behaviour), generator, seed=self.options.seed)
+            simulated.append(node)
         leftovers: list[StaleTask] = []
         head = source.head()
         if record.reused:
@@ -343,7 +401,7 @@ class Sandbox:
             if leftovers:
                 ids = ", ".join(str(t.task_id) for t in leftovers)
                 self.log(f"tasks in flight when the last run stopped: {ids}; they will be cancelled after their deadline")
-        after_tick = self._save_chain if self._journal is not None else None
+        after_tick = self._save_chain if self._journal is not None and self.options.persist else None
         self._loop = NodeLoop(
             deployment,
             simulated,
@@ -355,12 +413,30 @@ class Sandbox:
             after_tick=after_tick,
             stale=leftovers,
             verbose=self.options.verbose,
+            recorder=self._timeline,
         )
         if self._rpc is not None and self._relay is not None:
             # An evm_revert takes the chain back under the Relay and the nodes: both start afresh.
             self._rpc.on_revert.extend([self._relay.reset, self._loop.request_reset])
+            # Nodes act on each block as it is mined, rather than at their next poll.
+            self._stack.callback(self._rpc.feed.on_block(lambda _number: self._wake_nodes()))
         self._loop.start()
         self._stack.callback(self._loop.stop)
+
+    def _request_seen(self, seen: RequestSeen) -> None:
+        """After each request a server answered: note it, and wake the nodes when the
+        app uploaded something (task args), so they fetch it at once."""
+        self._timeline.request(seen)
+        if seen.server == "relay" and seen.method == "POST" and ACTOR_HEADER not in seen.headers:
+            self._wake_nodes()
+
+    def _timeline_head(self) -> tuple[int, int]:
+        if self.chain is None:
+            return 0, int(time.time())
+        if self._rpc is not None:  # in process: the head is a cheap read
+            return self.chain.block_number, self.chain.now()
+        # Over JSON-RPC, not from a server's thread: the block the nodes saw last.
+        return (self._loop.head if self._loop is not None else 0), int(time.time())
 
     def _describe(
         self, chain: Chain, record: DeploymentRecord, rpc_url: str, relay_url: str, app: LocalAccount, nodes: list[LocalAccount]
@@ -426,6 +502,8 @@ class Sandbox:
         ]
         for index, node in enumerate(info["nodes"], start=1):
             lines.append(f"  node{index:<6} {node['address']} {node['behaviour']}")
+        if not info["nodes"]:
+            lines.append("  nodes      no simulated nodes; bring your own (stake 400 CNX and join the Node contract)")
         lines += [
             f"  sandbox.json  {self.state.info_path.resolve()}",
             f"  persists   {self.persistence_note()}",

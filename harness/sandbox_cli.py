@@ -23,10 +23,12 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     chain.add_argument("--anvil", action="store_true", help="start anvil (installed in .cache/anvil, see examples/README.md)")
     parser.add_argument("--rpc-key", help="funded private key for --rpc-url (default: anvil's first dev key)")
     parser.add_argument("--state", type=Path, default=Path(".sandbox"), help="state folder (default .sandbox)")
-    parser.add_argument("--nodes", type=int, default=6, help="number of simulated nodes (default 6)")
+    parser.add_argument(
+        "--nodes", type=int, default=6, help="number of simulated nodes (default 6; 0: none, bring your own)"
+    )
     parser.add_argument(
         "--behaviours",
-        default="honest",
+        default=None,
         help="comma-separated node behaviours as for simulate, padded with honest (default honest)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the wallets' keys and the chain (default 0)")
@@ -42,11 +44,12 @@ def _behaviours(text: str, count: int) -> list[str]:
 
 def run_sandbox_command(args: argparse.Namespace) -> int:
     """Run the sandbox until SIGINT/SIGTERM; 2 on bad options or if it cannot start."""
-    if args.nodes < 3:
-        print(f"error: a task needs 3 nodes; got --nodes {args.nodes}", file=sys.stderr)
+    if args.nodes != 0 and args.nodes < 3:
+        # 0 is "bring your own"; 1 or 2 simulated nodes could never run a task alone.
+        print(f"error: a task needs 3 nodes; got --nodes {args.nodes} (--nodes 0: bring your own nodes)", file=sys.stderr)
         return 2
     try:
-        behaviours = _behaviours(args.behaviours, args.nodes)
+        behaviours = _behaviours(args.behaviours or "", args.nodes)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

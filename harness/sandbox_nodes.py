@@ -1,10 +1,16 @@
 """The sandbox's simulated nodes, acting in a background thread, and its task log.
 
-Every `interval` seconds the loop reads the Task contract's new events, prints
-each task's progress from them, hands them to every node and lets the nodes act
-(each step is at most one transaction or Relay request per node), repeating
-within the tick while anything moves, so that a task whose args are on the Relay
-runs through in one tick. Nodes reach the Relay over HTTP, as real ones do.
+At each tick the loop reads the Task contract's new events, prints each task's
+progress from them, hands them to every node and lets the nodes act (each step
+is at most one transaction or Relay request per node), repeating within the tick
+while anything moves, so that a task whose args are on the Relay runs through in
+one tick. Within a round the nodes act at the same time, each in its own thread,
+as separate node processes do: their transactions reach the chain together and
+are mined in the same block. Nodes reach the Relay over HTTP, as real ones do.
+A tick starts as soon
+as someone calls `wake()` (the sandbox does on every mined block and on every
+Relay upload by a client), else after `interval` seconds: nodes react at once
+rather than at the next poll.
 
 Tasks that were in flight when a previous sandbox stopped are not resumed (a
 node's work in progress lives in memory); once past their deadline one of the
@@ -13,10 +19,13 @@ sandbox's selected nodes cancels each of them, which refunds the application.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from concurrent.futures import ThreadPoolExecutor
 import traceback
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from fakes.node import SimulatedNode
 from fakes.relay import ChainSource
@@ -30,7 +39,7 @@ from harness.events import (
 )
 from harness.reverts import RevertError
 
-__all__ = ["NodeLoop", "StaleTask", "describe_events"]
+__all__ = ["LoopRecorder", "NodeLoop", "StaleTask", "describe_events", "described_events"]
 
 _MAX_ROUNDS = 25  # node steps per tick: a whole task takes about 10
 _NOTEWORTHY = ("reverted", "failed", "error", "crashed", "cancel")
@@ -47,11 +56,16 @@ class StaleTask:
 
 def describe_events(events: Sequence[TaskEvent], names: dict[str, str]) -> list[str]:
     """One line per task event; the 3 TaskCreated of a task (one transaction) make one line."""
+    return [line for line, _, _ in described_events(events, names)]
+
+
+def described_events(events: Sequence[TaskEvent], names: dict[str, str]) -> list[tuple[str, int, int]]:
+    """As `describe_events`, each line with its task id and block number."""
 
     def name(address: str) -> str:
         return names.get(address, address)
 
-    items: list[str | list[TaskCreated]] = []
+    items: list[TaskEvent | list[TaskCreated]] = []
     for event in events:
         if isinstance(event, TaskCreated):
             last = items[-1] if items else None
@@ -59,24 +73,35 @@ def describe_events(events: Sequence[TaskEvent], names: dict[str, str]) -> list[
                 last.append(event)
             else:
                 items.append([event])
-        elif isinstance(event, TaskResultCommitmentsReady):
-            items.append(f"task {event.task_id}: commitments ready (block {event.block_number})")
-        elif isinstance(event, TaskSuccess):
-            items.append(
-                f"task {event.task_id}: success, result 0x{bytes(event.result).hex()} "
-                f"from {name(event.result_node)} (block {event.block_number})"
-            )
-        elif isinstance(event, TaskAborted):
-            items.append(f"task {event.task_id}: aborted: {event.reason} (block {event.block_number})")
+        elif isinstance(event, (TaskResultCommitmentsReady, TaskSuccess, TaskAborted)):
+            items.append(event)
     lines = []
     for item in items:
-        if isinstance(item, str):
-            lines.append(item)
-            continue
-        rounds = sorted(item, key=lambda e: e.round)
-        nodes = ", ".join(name(e.selected_node) for e in rounds)
-        lines.append(f"task {rounds[0].task_id}: created by {name(rounds[0].creator)} (block {rounds[0].block_number}), nodes {nodes}")
+        if isinstance(item, list):
+            rounds = sorted(item, key=lambda e: e.round)
+            first = rounds[0]
+            nodes = ", ".join(name(e.selected_node) for e in rounds)
+            line = f"task {first.task_id}: created by {name(first.creator)} (block {first.block_number}), nodes {nodes}"
+            lines.append((line, first.task_id, first.block_number))
+        elif isinstance(item, TaskResultCommitmentsReady):
+            lines.append((f"task {item.task_id}: commitments ready (block {item.block_number})", item.task_id, item.block_number))
+        elif isinstance(item, TaskSuccess):
+            line = (
+                f"task {item.task_id}: success, result 0x{bytes(item.result).hex()} "
+                f"from {name(item.result_node)} (block {item.block_number})"
+            )
+            lines.append((line, item.task_id, item.block_number))
+        elif isinstance(item, TaskAborted):
+            lines.append((f"task {item.task_id}: aborted: {item.reason} (block {item.block_number})", item.task_id, item.block_number))
     return lines
+
+
+class LoopRecorder(Protocol):
+    """Where the loop reports what happened (the sandbox's timeline)."""
+
+    def chain_event(self, line: str, task_id: int, block: int) -> None: ...
+
+    def node_action(self, node: str, what: str, task_id: int | None) -> None: ...
 
 
 class NodeLoop:
@@ -95,6 +120,7 @@ class NodeLoop:
         after_tick: Callable[[], None] | None = None,
         stale: Sequence[StaleTask] = (),
         verbose: bool = False,
+        recorder: LoopRecorder | None = None,
     ) -> None:
         self.deployment = deployment
         self.nodes = list(nodes)
@@ -106,11 +132,17 @@ class NodeLoop:
         self._after_tick = after_tick
         self._stale = list(stale)
         self._verbose = verbose
+        self._recorder = recorder
         self._stop = threading.Event()
-        self._reset = threading.Event()
+        self._wake = threading.Event()
+        # Held for a whole tick: whoever holds it knows no node is acting.
+        self._ticking = threading.RLock()
+        self._reset_cursor: int | None = None
         self._thread = threading.Thread(target=self._run, name="sandbox-nodes", daemon=True)
+        self._workers = ThreadPoolExecutor(max_workers=max(1, len(self.nodes)), thread_name_prefix="sandbox-node")
         self._actions_seen = [0] * len(self.nodes)
         self.ticks = 0
+        self.head = start_block - 1  # the chain's head as the loop last read it
 
     def start(self) -> None:
         self._thread.start()
@@ -118,40 +150,68 @@ class NodeLoop:
     def stop(self, timeout: float = 3.0) -> bool:
         """Ask the loop to stop and wait; True if it did within `timeout` seconds."""
         self._stop.set()
+        self._wake.set()
         if self._thread.is_alive():
             self._thread.join(timeout)
-        return not self._thread.is_alive()
+        stopped = not self._thread.is_alive()
+        self._workers.shutdown(wait=stopped)
+        return stopped
+
+    def wake(self) -> None:
+        """Start a tick now (or right after the current one). Cheap, callable from any thread."""
+        self._wake.set()
 
     def request_reset(self) -> None:
-        """Forget every task (after an evm_revert took the chain back): done at the next tick."""
-        self._reset.set()
+        """Forget every task (after an evm_revert took the chain back): done at the next tick,
+        reading events from the head as it is now (blocks mined meanwhile are not skipped)."""
+        self._reset_cursor = self._source.head() + 1
+        self._wake.set()
+
+    @contextlib.contextmanager
+    def held(self) -> Iterator[None]:
+        """No tick runs inside this block (waits for the current one to end)."""
+        with self._ticking:
+            yield
+
+    def reset(self) -> None:
+        """Forget every task now and read events from the next block on (see `held`)."""
+        with self._ticking:
+            self._reset_cursor = None
+            self._forget(self._source.head() + 1)
+
+    def _forget(self, cursor: int) -> None:
+        self._cursor = cursor
+        for node in self.nodes:
+            node.reset()
+        self._actions_seen = [0] * len(self.nodes)
 
     # ------------------------------------------------------------ the loop
 
     def _run(self) -> None:
-        while not self._stop.wait(self.interval):
+        while not self._stop.is_set():
+            self._wake.wait(self.interval)
+            self._wake.clear()  # a wake during the tick is kept: it starts the next one
+            if self._stop.is_set():
+                break
             try:
-                self.tick()
+                with self._ticking:
+                    self.tick()
             except Exception:  # keep the nodes alive: report and carry on at the next tick
                 self._log("node loop error:\n" + traceback.format_exc().rstrip())
 
     def tick(self) -> None:
         self.ticks += 1
-        if self._reset.is_set():
-            self._reset.clear()
-            self._cursor = self._source.head() + 1
-            for node in self.nodes:
-                node.tasks.clear()
+        cursor, self._reset_cursor = self._reset_cursor, None
+        if cursor is not None:
+            self._forget(cursor)
             self._log("chain reverted: nodes forget their tasks; the Relay starts afresh")
         for _ in range(_MAX_ROUNDS):
             if self._stop.is_set():
                 break
             events = self._new_events()
-            moved = False
             for node in self.nodes:
                 node.observe(events)
-            for node in self.nodes:
-                moved |= node.step()
+            moved = any(list(self._workers.map(SimulatedNode.step, self.nodes)))
             self._report_actions()
             if not moved and not events:
                 break
@@ -162,17 +222,23 @@ class NodeLoop:
     def _new_events(self) -> list[TaskEvent]:
         head = self._source.head()
         if head < self._cursor:
+            self.head = head
             return []
+        self.head = head
         events = self._source.events(self._cursor, head)
         self._cursor = head + 1
-        for line in describe_events(events, self._names):
+        for line, task_id, block in described_events(events, self._names):
             self._log(line)
+            if self._recorder is not None:
+                self._recorder.chain_event(line, task_id, block)
         return events
 
     def _report_actions(self) -> None:
         """Node actions: failures always, the rest when verbose."""
         for index, node in enumerate(self.nodes):
             for task_id, what in node.actions[self._actions_seen[index]:]:
+                if self._recorder is not None:
+                    self._recorder.node_action(node.name, what, task_id)
                 if self._verbose or any(word in what for word in _NOTEWORTHY):
                     where = f"task {task_id}: " if task_id is not None else ""
                     self._log(f"  {node.name}: {where}{what}")

@@ -25,9 +25,12 @@ from harness.rpc_wire import parse_bool, parse_quantity, quantity
 if TYPE_CHECKING:
     from harness.rpc_pool import Miner
 
-__all__ = ["DevClock", "DevMethods"]
+__all__ = ["MAX_MINE", "SELF_LOCKING", "DevClock", "DevMethods"]
 
 _MAX_TIMESTAMP = 2**63  # go-ethereum clients decode block timestamps as uint64
+MAX_MINE = 10_000  # blocks one anvil_mine may ask for (each costs a few ms under the chain lock)
+# Methods that take the chain lock themselves, piece by piece.
+SELF_LOCKING = frozenset({"anvil_mine", "hardhat_mine"})
 
 
 class DevClock:
@@ -127,6 +130,8 @@ class DevMethods:
             timestamp = parse_quantity(raw["timestamp"], "timestamp") if raw.get("timestamp") is not None else None
         elif raw is not None:
             timestamp = parse_quantity(raw, "timestamp")
+        if blocks > MAX_MINE:
+            raise RpcError(SERVER_ERROR, f"evm_mine: at most {MAX_MINE} blocks per call, got {blocks}")
         for index in range(blocks):
             self._mine_one(timestamp if index == 0 else None)
         return "0x0"
@@ -135,11 +140,17 @@ class DevMethods:
         count_raw, interval_raw = expect_params(params, 0, 2)
         count = parse_quantity(count_raw, "block count") if count_raw is not None else 1
         interval = parse_quantity(interval_raw, "interval") if interval_raw is not None else None
+        if count > MAX_MINE:
+            raise RpcError(SERVER_ERROR, f"anvil_mine: at most {MAX_MINE} blocks per call, got {count}")
+        if interval is not None and self._latest_timestamp() + count * max(interval, 1) >= _MAX_TIMESTAMP:
+            raise RpcError(SERVER_ERROR, f"anvil_mine: {count} blocks {interval} s apart would pass timestamp 2**63")
         for index in range(count):
-            if index and interval is not None:
-                self._mine_one(self._latest_timestamp() + max(interval, 1))
-            else:
-                self._mine_one()
+            # Block by block under the lock, so other clients are served in between.
+            with self.miner.paused():
+                if index and interval is not None:
+                    self._mine_one(self._latest_timestamp() + max(interval, 1))
+                else:
+                    self._mine_one()
         return None
 
     def _increase_time(self, params: list[Any]) -> int:

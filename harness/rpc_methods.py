@@ -32,7 +32,7 @@ from eth_utils.exceptions import ValidationError as EvmValidationError
 from harness.backends import TesterBackend
 from harness.chain import Chain
 from harness.chain_feed import ChainFeed
-from harness.rpc_dev import DevClock, DevMethods
+from harness.rpc_dev import SELF_LOCKING, DevClock, DevMethods
 from harness.rpc_errors import (
     INVALID_PARAMS,
     METHOD_NOT_FOUND,
@@ -68,6 +68,20 @@ __all__ = ["CLIENT_VERSION", "EthRpc"]
 CLIENT_VERSION = "hydrogen-harness/v0.1.0/python/eth-tester"
 GAS_PRICE = 1  # wei: the chain's base fee, which stays at 1 wei (see harness.backends)
 _REVERT_METHODS = ("evm_revert", "anvil_revert")
+# The miner takes the chain lock itself and waits for the block without holding it.
+_SELF_LOCKING = SELF_LOCKING | {"eth_sendRawTransaction"}
+
+
+def _percentiles(raw: Any) -> list[float]:
+    """eth_feeHistory's reward percentiles: numbers rising from 0 to 100."""
+    if raw is None:
+        return []
+    if not isinstance(raw, list) or not all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in raw):
+        raise RpcError(INVALID_PARAMS, f"invalid params: reward percentiles must be a list of numbers, got {raw!r}"[:200])
+    percentiles = [float(p) for p in raw]
+    if any(not 0 <= p <= 100 for p in percentiles) or percentiles != sorted(percentiles):
+        raise RpcError(INVALID_PARAMS, "invalid params: reward percentiles must rise from 0 to 100")
+    return percentiles
 
 
 class EthRpc:
@@ -167,8 +181,11 @@ class EthRpc:
         if not isinstance(params, list):
             raise RpcError(INVALID_PARAMS, "params must be an array (named params are not supported)")
         try:
-            with self.lock:
+            if method in _SELF_LOCKING:
                 result = handler(params)
+            else:
+                with self.lock:
+                    result = handler(params)
         except WireError as exc:
             raise RpcError(INVALID_PARAMS, f"invalid params: {exc}") from None
         except TesterValidationError as exc:
@@ -253,9 +270,7 @@ class EthRpc:
         count_raw, newest_raw, percentiles_raw = expect_params(params, 2, 1)
         count = parse_quantity(count_raw, "block count")
         newest = self._number(newest_raw)
-        percentiles = [float(p) for p in (percentiles_raw or [])]
-        if any(not 0 <= p <= 100 for p in percentiles) or percentiles != sorted(percentiles):
-            raise RpcError(INVALID_PARAMS, "reward percentiles must rise from 0 to 100")
+        percentiles = _percentiles(percentiles_raw)
         count = min(count, 1024, newest + 1)
         if count == 0:
             return {"oldestBlock": quantity(0), "baseFeePerGas": [], "gasUsedRatio": []}

@@ -14,7 +14,6 @@ browser dapp on another port can use the endpoint.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any
 
@@ -27,6 +26,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket
 
+from harness.json_guard import MAX_BODY_BYTES, JsonRefused, loads_bounded
 from harness.rpc_errors import INTERNAL_ERROR, INVALID_REQUEST, PARSE_ERROR, RpcError
 from harness.rpc_methods import EthRpc
 from harness.rpc_ws import MethodCall, serve_websocket, without_subscriptions
@@ -64,6 +64,21 @@ def _answer(call: MethodCall, request: Any) -> dict[str, Any] | None:
     return response if "id" in request else None
 
 
+async def _read_body(request: Request, limit: int) -> bytes:
+    """The request body, refused (JsonRefused) as soon as it passes `limit` bytes."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise JsonRefused(f"the body is {declared} bytes, at most {limit}")
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise JsonRefused(f"the body is over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def answer_payload(call: MethodCall, payload: Any) -> Any:
     """The answer to one decoded message (a request or a batch), each method answered by
     `call`; None when there is nothing to answer (notifications only)."""
@@ -82,13 +97,27 @@ def create_rpc_app(rpc: EthRpc) -> Starlette:
     http_call = without_subscriptions(rpc)
 
     async def post(request: Request) -> Response:
-        body = await request.body()
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return JSONResponse(_error(None, PARSE_ERROR, "parse error: the body is not JSON"))
-        # Methods block on the chain lock: keep them off the event loop.
-        result = await run_in_threadpool(answer_payload, http_call, payload)
+            body = await _read_body(request, MAX_BODY_BYTES)
+        except JsonRefused as exc:
+            return JSONResponse(_error(None, INVALID_REQUEST, f"invalid request: {exc}"), status_code=413)
+        try:
+            payload = loads_bounded(body)
+        except JsonRefused as exc:
+            return JSONResponse(_error(None, PARSE_ERROR, f"parse error: {exc}"))
+        if isinstance(payload, list) and 0 < len(payload) <= MAX_BATCH:
+            # One request at a time, so a client that leaves stops its batch's work.
+            answers = []
+            for item in payload:
+                if await request.is_disconnected():
+                    return Response(status_code=499)
+                answered = await run_in_threadpool(_answer, http_call, item)
+                if answered is not None:
+                    answers.append(answered)
+            result: Any = answers or None
+        else:
+            # Methods block on the chain lock: keep them off the event loop.
+            result = await run_in_threadpool(answer_payload, http_call, payload)
         if result is None:
             return Response(status_code=204)  # notifications only: nothing to answer
         return JSONResponse(result)

@@ -344,14 +344,25 @@ def parse_call(value: Any) -> CallRequest:
         if value.get(wire_key) is not None:
             fields[key] = parse_quantity(value[wire_key], wire_key)
     if value.get("accessList"):
-        fields["access_list"] = tuple(
+        fields["access_list"] = _access_list(value["accessList"])
+    return CallRequest(sender=sender, fields=fields, fees_given=any(k in fields for k in _FEE_KEYS))
+
+
+def _access_list(raw: Any) -> tuple[dict[str, Any], ...]:
+    if not isinstance(raw, list) or not all(isinstance(entry, Mapping) for entry in raw):
+        raise WireError(f"accessList must be a list of {{address, storageKeys}} objects, got {raw!r}"[:200])
+    entries = []
+    for entry in raw:
+        keys = entry.get("storageKeys") or []
+        if not isinstance(keys, list):
+            raise WireError(f"accessList storageKeys must be a list, got {keys!r}"[:200])
+        entries.append(
             {
                 "address": parse_address(entry.get("address"), "accessList address"),
-                "storage_keys": tuple(parse_hash(k, "storage key") for k in entry.get("storageKeys") or ()),
+                "storage_keys": tuple(parse_hash(k, "storage key") for k in keys),
             }
-            for entry in value["accessList"]
         )
-    return CallRequest(sender=sender, fields=fields, fees_given=any(k in fields for k in _FEE_KEYS))
+    return tuple(entries)
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,7 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from harness.json_guard import JsonRefused, loads_bounded
 from harness.rpc_errors import INVALID_PARAMS, METHOD_NOT_FOUND, PARSE_ERROR, SERVER_ERROR, RpcError
 from harness.rpc_methods import EthRpc
 from harness.rpc_wire import WireError, parse_filter
@@ -94,9 +95,9 @@ async def serve_websocket(websocket: WebSocket, rpc: EthRpc, answer_payload: Ans
                 break
             raw = frame.get("text") if frame.get("text") is not None else frame.get("bytes")
             try:
-                payload = json.loads(raw or "")
-            except ValueError:  # UnicodeDecodeError included
-                await send(_error(None, PARSE_ERROR, "parse error: the message is not JSON"))
+                payload = loads_bounded(raw or "")
+            except (JsonRefused, UnicodeDecodeError) as exc:
+                await send(_error(None, PARSE_ERROR, f"parse error: {exc}"))
                 continue
             # Methods block on the chain lock: keep them off the event loop.
             answer = await run_in_threadpool(answer_payload, connection.call, payload)

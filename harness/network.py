@@ -255,9 +255,18 @@ class Network:
         raise SimulationStuck(f"not settled after {max_steps} steps: {self.stuck_report()}")
 
     def _next_deadline(self) -> int | None:
+        """The earliest deadline still ahead that an actor who can act is waiting for.
+
+        An offline or crashed node keeps the tasks it was given (it never acts on
+        them), and a deadline already past cannot be the one to move the clock to.
+        """
+        now = self.chain.now()
         deadlines = [job.deadline for app in self.apps for job in app.pending() if job.deadline is not None]
-        deadlines += [task.deadline for node in self.nodes for task in node.active() if not node.crashed]
-        return min(deadlines) if deadlines else None
+        deadlines += [
+            task.deadline for node in self.nodes if not (node.crashed or node.behaviour.offline) for task in node.active()
+        ]
+        ahead = [d for d in deadlines if d >= now]
+        return min(ahead) if ahead else None
 
     def advance(self, seconds: int) -> int:
         """Move the chain clock (and so the Relay's) forward by `seconds`."""

@@ -33,6 +33,20 @@ def test_an_offline_node_stalls_the_task_until_it_is_cancelled(hydrogen_network:
     assert hydrogen_network.chain.now() > (app.store.jobs[key].deadline or 0)
 
 
+@pytest.mark.hydrogen_nodes("offline", "honest", "honest")
+def test_two_tasks_stalled_by_an_offline_node_are_both_cancelled(hydrogen_network: Network, args: dict) -> None:
+    """The offline node keeps the first task's deadline after it was cancelled: settle
+    must move the clock to the second task's deadline, not stop at the stale one."""
+    app = hydrogen_network.add_app()
+    before = hydrogen_network.contracts.token.balance_of(app.address)
+    keys = []
+    for _ in range(2):  # three nodes: one task at a time
+        keys.append(app.submit(args))
+        hydrogen_network.settle()
+    assert [app.result(k).abort_reason for k in keys] == ["Task Cancelled", "Task Cancelled"]
+    assert hydrogen_network.contracts.token.balance_of(app.address) == before
+
+
 def test_pause_and_quit_requested_while_busy_take_effect_when_the_task_ends(hydrogen_contracts: Deployment, args: dict) -> None:
     network = Network(nodes=["honest"] * 3, chain=hydrogen_contracts.chain, deployment=hydrogen_contracts)
     app = network.add_app()

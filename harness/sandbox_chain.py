@@ -41,7 +41,7 @@ from harness.chain import GENESIS_TIMESTAMP, Chain
 from harness.rpc_errors import RpcError
 from harness.rpc_pool import Miner
 
-__all__ = ["ChainJournal", "JournalMismatch", "LockedTesterBackend", "in_memory_chain"]
+__all__ = ["ChainJournal", "JournalCorrupt", "JournalMismatch", "LockedTesterBackend", "in_memory_chain"]
 
 _FORMAT = 1
 
@@ -155,6 +155,10 @@ class JournalMismatch(RuntimeError):
     """The journal does not describe a chain this code can rebuild."""
 
 
+class JournalCorrupt(RuntimeError):
+    """The journal is damaged beyond a torn last line: the chain cannot be rebuilt from it."""
+
+
 @dataclass(frozen=True)
 class _Entry:
     number: int
@@ -178,6 +182,7 @@ class ChainJournal:
         self.path = path
         self.seed = seed
         self._entries: list[_Entry] = []
+        self.repaired: str | None = None  # what reading had to fix, if anything
 
     @property
     def blocks(self) -> int:
@@ -199,24 +204,58 @@ class ChainJournal:
         )
 
     def _read(self) -> list[_Entry]:
+        """The journal's blocks. A last line cut short by a crash (no newline after it)
+        is dropped and the file truncated before it, with `repaired` saying so; any
+        other damage raises `JournalCorrupt`, since replaying past it would silently
+        serve a different chain."""
         if not self.path.is_file():
             return []
-        lines = self.path.read_text().splitlines()
-        if not lines:
+        raw = self.path.read_bytes()
+        *complete, tail = raw.split(b"\n")
+        if not complete:  # even the header was torn: nothing was journaled
+            self._truncate(0, f"its only line, {len(tail)} bytes, was cut short")
             return []
-        header = json.loads(lines[0])
-        if header.get("format") != _FORMAT or header.get("seed") != self.seed:
+        try:
+            header = json.loads(complete[0])
+        except ValueError as exc:
+            raise JournalCorrupt(f"{self.path} line 1 (its header) is damaged: {exc}") from None
+        if not isinstance(header, dict) or header.get("format") != _FORMAT or header.get("seed") != self.seed:
+            seen = header if isinstance(header, dict) else {}
             raise JournalMismatch(
-                f"{self.path} was written for seed {header.get('seed')} (format {header.get('format')}); "
+                f"{self.path} was written for seed {seen.get('seed')} (format {seen.get('format')}); "
                 f"this sandbox runs seed {self.seed}"
             )
-        entries = []
-        for line in lines[1:]:
-            try:
-                entries.append(_Entry.from_json(line))
-            except (ValueError, KeyError):
-                break  # a line torn by a crash: the blocks before it still stand
+        entries: list[_Entry] = []
+        for line_number, line in enumerate(complete[1:], start=2):
+            entry = self._parse(line, len(entries) + 1)
+            if entry is None:
+                raise JournalCorrupt(f"{self.path} line {line_number} is damaged (block {len(entries) + 1} expected there)")
+            entries.append(entry)
+        if tail:
+            torn = self._parse(tail, len(entries) + 1)
+            if torn is not None:  # whole but for its newline
+                entries.append(torn)
+                with self.path.open("ab") as handle:
+                    handle.write(b"\n")
+            else:
+                self._truncate(len(raw) - len(tail), f"its last line, {len(tail)} bytes, was cut short")
         return entries
+
+    @staticmethod
+    def _parse(line: bytes, number: int) -> _Entry | None:
+        """The entry on `line` if it is whole and is block `number`, else None."""
+        try:
+            entry = _Entry.from_json(line.decode())
+        except (ValueError, KeyError, TypeError):
+            return None
+        return entry if entry.number == number else None
+
+    def _truncate(self, size: int, why: str) -> None:
+        with self.path.open("r+b") as handle:
+            handle.truncate(size)
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.repaired = f"{self.path}: {why} (a crash while writing); it was dropped"
 
     def replay(self, chain: Chain, progress: Callable[[int, int], None] | None = None) -> int:
         """Mine the journal's blocks into `chain` (fresh, same seed); returns how many.
@@ -285,8 +324,10 @@ class ChainJournal:
 
 @contextmanager
 def _atomic_text(path: Path) -> Iterator[Any]:
+    """Write `path` whole or not at all; owner-only (0600), as the state folder holds keys."""
     tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w") as handle:
+    descriptor = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
         yield handle
         handle.flush()
         os.fsync(handle.fileno())

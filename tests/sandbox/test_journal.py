@@ -11,7 +11,7 @@ import pytest
 from harness.contracts import deploy
 from harness.protocol import CNX
 from harness.rpc_dev import DevClock
-from harness.sandbox_chain import ChainJournal, JournalMismatch, in_memory_chain
+from harness.sandbox_chain import ChainJournal, JournalCorrupt, JournalMismatch, in_memory_chain
 
 
 def test_replay_rebuilds_identical_blocks_after_reverts_and_time_jumps(tmp_path: Path) -> None:
@@ -50,3 +50,46 @@ def test_a_journal_that_does_not_rebuild_is_refused(tmp_path: Path) -> None:
         ChainJournal(path, seed=3).replay(in_memory_chain(3, threading.RLock(), DevClock().now))
     with pytest.raises(JournalMismatch, match="seed"):
         ChainJournal(path, seed=4).replay(in_memory_chain(4, threading.RLock(), DevClock().now))
+
+
+def _journaled(tmp_path: Path) -> tuple[Path, int]:
+    chain = in_memory_chain(3, threading.RLock(), DevClock().now)
+    path = tmp_path / "chain.jsonl"
+    deploy(chain)
+    ChainJournal(path, seed=3).sync(chain)
+    return path, chain.block_number
+
+
+def test_a_torn_last_line_is_dropped_and_the_file_repaired(tmp_path: Path) -> None:
+    path, blocks = _journaled(tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) - 25])  # a crash in the middle of the last block's line
+    journal = ChainJournal(path, seed=3)
+    assert journal.replay(in_memory_chain(3, threading.RLock(), DevClock().now)) == blocks - 1
+    assert journal.repaired is not None and "cut short" in journal.repaired
+    assert path.read_bytes() == whole[: whole.rindex(b"\n", 0, len(whole) - 1) + 1]  # the good prefix, nothing after it
+    again = ChainJournal(path, seed=3)
+    assert again.replay(in_memory_chain(3, threading.RLock(), DevClock().now)) == blocks - 1
+    assert again.repaired is None
+
+
+def test_a_last_line_missing_only_its_newline_is_kept(tmp_path: Path) -> None:
+    path, blocks = _journaled(tmp_path)
+    path.write_bytes(path.read_bytes()[:-1])
+    assert ChainJournal(path, seed=3).replay(in_memory_chain(3, threading.RLock(), DevClock().now)) == blocks
+    assert path.read_bytes().endswith(b"}\n")
+
+
+@pytest.mark.parametrize("damage", ["garbage", "gap"])
+def test_damage_before_the_last_line_is_refused(tmp_path: Path, damage: str) -> None:
+    path, _ = _journaled(tmp_path)
+    lines = path.read_text().splitlines()
+    lines[3] = "{not json" if damage == "garbage" else lines[4]  # a damaged line, or a block missing
+    path.write_text("\n".join(lines) + "\n")
+    with pytest.raises(JournalCorrupt, match="line 4 is damaged"):
+        ChainJournal(path, seed=3).replay(in_memory_chain(3, threading.RLock(), DevClock().now))
+
+
+def test_the_journal_is_private_to_its_owner(tmp_path: Path) -> None:
+    path, _ = _journaled(tmp_path)
+    assert path.stat().st_mode & 0o777 == 0o600

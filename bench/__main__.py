@@ -2,6 +2,8 @@
 
 Each figure is a median of several runs; ratio targets are computed against a
 floor measured in the same run. `--quick` shrinks every size for a smoke run.
+Each section's figures are written to the JSON file as soon as it ends, and a
+section that fails is reported as failed while the others still run and print.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import argparse
 import json
 import sys
 import time
+import traceback
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +20,7 @@ from bench.gas import bench_gas
 from bench.scale import seconds_per_task_by_history, seconds_per_task_by_nodes
 from bench.workflow import bench_workflow
 
-SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox")
+SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture")
 
 
 def _workflow(quick: bool) -> dict[str, Any]:
@@ -68,7 +71,37 @@ def _sandbox(quick: bool) -> dict[str, Any]:
     return bench_sandbox(quick)
 
 
-RUNNERS = {"workflow": _workflow, "gas": _gas, "scale": _scale, "properties": _properties, "sandbox": _sandbox}
+def _rpc(quick: bool) -> dict[str, Any]:
+    """JSON-RPC over WebSocket against HTTP, and the head's lead over the wall clock under load."""
+    from bench.rpc_ws import bench_rpc_ws
+
+    figures: dict[str, Any] = {"websocket_vs_http": bench_rpc_ws(quick)}
+    try:
+        from bench.rpc_clients import bench_head_lag
+    except ImportError as exc:
+        figures["head_lag"] = {"skipped": f"head-lag benchmark unavailable: {exc}"}
+    else:
+        figures["head_lag"] = bench_head_lag(quick)
+    return figures
+
+
+def _fixture(quick: bool) -> dict[str, Any]:
+    try:
+        from bench.fixture import bench_fixture
+    except ImportError as exc:
+        return {"skipped": f"fixture benchmark unavailable: {exc}"}
+    return bench_fixture(quick)
+
+
+RUNNERS = {
+    "workflow": _workflow,
+    "gas": _gas,
+    "scale": _scale,
+    "properties": _properties,
+    "sandbox": _sandbox,
+    "rpc": _rpc,
+    "fixture": _fixture,
+}
 
 
 def _table(results: dict[str, Any]) -> None:
@@ -109,16 +142,23 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     results: dict[str, Any] = {}
     started = time.perf_counter()
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     for section in args.only or SECTIONS:
         print(f"running {section} ...", file=sys.stderr, flush=True)
-        results[section] = RUNNERS[section](args.quick)
+        began = time.perf_counter()
+        try:
+            results[section] = RUNNERS[section](args.quick)
+        except Exception as exc:  # one broken section must not lose the others' figures
+            traceback.print_exc()
+            results[section] = {"failed": f"{type(exc).__name__}: {exc}"}
+        print(f"{section} done in {time.perf_counter() - began:.1f} s", file=sys.stderr, flush=True)
+        args.out.write_text(json.dumps(results, indent=2) + "\n")
     results["seconds"] = round(time.perf_counter() - started, 1)
     text = json.dumps(results, indent=2)
     print(text)
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(text + "\n")
     _table({k: v for k, v in results.items() if isinstance(v, dict)})
-    return 0
+    return 1 if any(isinstance(v, dict) and "failed" in v for v in results.values()) else 0
 
 
 if __name__ == "__main__":

@@ -210,25 +210,24 @@ def _hydrogen_sandbox_session(request: pytest.FixtureRequest, tmp_path_factory: 
 
 @pytest.fixture
 def hydrogen_sandbox(request: pytest.FixtureRequest, _hydrogen_sandbox_session: Sandbox) -> Iterator[Sandbox]:
-    """The Hydrogen Network served live on 127.0.0.1, for testing YOUR application
-    unchanged (web3.py, ethers, httpx, any language): JSON-RPC and the Relay on free
-    ports, simulated nodes acting by themselves on wall-clock time.
+    """The Hydrogen Network served live on 127.0.0.1 to test YOUR application unchanged
+    (web3.py, ethers, httpx, any language), simulated nodes acting on wall-clock time:
+    `rpc_url`, `ws_url`, `relay_url`, `chain_id`, `addresses` {token, node, task},
+    `abi(name)`, `new_wallet(cnx=, eth=)` -> .address/.key, `owner`, `nodes`,
+    `faults.fail_next(count, method, path_or_regex, status=503 | delay=s | drop=True)`,
+    `advance(seconds)`, `timeline`, `ledger`; choose nodes with
+    @pytest.mark.hydrogen_nodes("honest", "cheater", "honest") or hydrogen_nodes(0)
+    (none: bring your own). Chain and Relay are reverted after each test.
 
-    Connect with `rpc_url`, `ws_url`, `relay_url`, `chain_id`, `addresses`
-    ({"token", "node", "task"}) and `abi(name)`. `new_wallet(cnx=..., eth=...)` gives
-    a funded account (`.address`, `.key`); `owner` is the contracts' owner (e.g. to
-    call updateTimeout). `nodes` are this test's simulated nodes (`.address`,
-    `.behaviour`, `.status()`), chosen with a marker::
-
-        @pytest.mark.hydrogen_nodes("honest", "cheater", "honest")
-        @pytest.mark.hydrogen_nodes(0)              # none: bring your own nodes
-
-    `faults.fail_next(count, method, path_or_regex, status=503 | delay=s | drop=True)`
-    breaks the servers for every client (`server="rpc"` for JSON-RPC); `advance(s)`
-    moves chain time and mines; `timeline` and `ledger` say what the network did
-    (also printed in the report of a failing test). Each test starts from the same
-    chain and Relay state: everything is reverted when it ends. The chain mines an
-    empty block every second while idle, so time passes as on a real chain.
+    Details: `nodes` are this test's simulated nodes (`.address`, `.behaviour`,
+    `.status()`), in the marker's order; the others are paused, so `createTask`
+    never selects them. `owner` (the contracts' owner) may call updateTimeout and
+    the other owner functions. Faults are injected at the servers, so every client
+    sees them; `server="rpc"` (with `rpc_method=`) breaks the JSON-RPC endpoint of
+    the in-memory chain. The chain mines an empty block every second while idle,
+    so time passes as on a real chain. With `--hydrogen-rpc-url` the contracts are
+    deployed on that node (e.g. anvil) and the Relay and nodes run around it.
+    When a test fails, its timeline and ledger are added to the report.
     """
     with _hydrogen_sandbox_session.isolated(_node_spec(request)):
         yield _hydrogen_sandbox_session
@@ -252,8 +251,9 @@ def _network_sections(item: pytest.Item) -> list[tuple[str, str]]:
     funcargs: dict[str, Any] = getattr(item, "funcargs", {})
     sandbox = funcargs.get("hydrogen_sandbox")
     if sandbox is not None:
+        nodes = ", ".join(f"{node.name} {node.behaviour}" for node in sandbox.nodes) or "none (bring your own)"
         return [
-            ("hydrogen_sandbox timeline", timeline_text(sandbox.timeline)),
+            ("hydrogen_sandbox timeline", f"this test's nodes: {nodes}\n{timeline_text(sandbox.timeline)}"),
             ("hydrogen_sandbox ledger", ledger_text(sandbox.ledger, sandbox.names)),
         ]
     network = funcargs.get("hydrogen_network")

@@ -63,11 +63,13 @@ from harness.sandbox_anvil import (
 )
 from harness.sandbox_chain import (
     ChainJournal,
+    JournalCorrupt,
     JournalMismatch,
     LockedTesterBackend,
     in_memory_chain,
 )
 from harness.sandbox_faults import RequestSeen, Server, ServerFaults
+from harness.sandbox_idle import IdleMiner
 from harness.sandbox_nodes import NodeLoop, StaleTask
 from harness.sandbox_setup import (
     APP_CNX,
@@ -118,6 +120,9 @@ class SandboxOptions:
     # wait for it (None: the miner's default, 5). Each block is a second after its
     # parent, so this is how many blocks a burst gets at full speed.
     max_lead: int | None = None
+    # On a chain served by someone else (anvil, --rpc-url): mine an empty block
+    # (evm_mine) after `block_time` seconds without one, so time passes while idle.
+    mine_idle: bool = False
 
     @property
     def mode(self) -> str:
@@ -144,6 +149,7 @@ class SandboxOptions:
             # A test's burst of blocks (wallets, tasks, node set-up) must not wait for
             # the wall clock; each test's revert brings the head back to it.
             max_lead=30,
+            mine_idle=rpc_url is not None,
         )
 
 
@@ -182,7 +188,7 @@ class Sandbox(SandboxApi):
         self._active: list[SimulatedNode] | None = None
         self._wallets = 0
         self._test_block = 0
-        self._clock_at: dict[str, int] = {}
+        self._clock_at: dict[str, int | None] = {}  # live snapshots and the clock offset at each
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -247,6 +253,10 @@ class Sandbox(SandboxApi):
         rpc_url = self._serve_rpc(chain) if self._journal is not None else str(options.rpc_url or self._anvil_url())
         if self._rpc is not None and options.max_lead is not None:
             self._rpc.miner.max_lead = options.max_lead
+        if self._rpc is None and options.mine_idle and options.block_time is not None:
+            idle = IdleMiner(chain, options.block_time, on_block=self._wake_nodes)
+            idle.start()
+            self._stack.callback(idle.stop)
         names: dict[str, str] = {account.address: f"node{i}" for i, account in enumerate(nodes, start=1)}
         names[app.address] = "app"
         self._names = {
@@ -255,7 +265,7 @@ class Sandbox(SandboxApi):
             deployment.node.address: "Node contract",
             **({deployment.owner.address: "owner"} if deployment.owner is not None else {}),
         }
-        self._start_nodes(record, nodes, relay_url, source, names)
+        self._start_nodes(record, nodes, relay_url, source, self._names)  # shared: wallets join it later
 
         self.info = self._describe(chain, record, rpc_url, relay_url, app, nodes)
         self.state.write_info(self.info)
@@ -286,8 +296,13 @@ class Sandbox(SandboxApi):
                 moved = self.state.set_aside()
                 self.log(f"cannot rebuild the chain of the last run ({exc}); its state was moved to {moved}")
                 chain = self._fresh_in_memory_chain()
+            except JournalCorrupt as exc:
+                raise SandboxError(f"cannot rebuild the chain of the last run: {exc}. {self._recovery()}") from None
+            if self._journal.repaired:
+                self.log(self._journal.repaired)
             if self.replayed_blocks:
                 self.log(f"chain rebuilt from {self.state.journal_path}: {self.replayed_blocks} blocks")
+            self._check_deployment_survived(chain, previous)
             self._stack.callback(self._save_chain)
             self.chain = chain
             return chain
@@ -315,6 +330,36 @@ class Sandbox(SandboxApi):
             raise SandboxError(f"the funding key's account {chain.faucet.address} holds less than 10 ETH on {url}")
         self.chain = chain
         return chain
+
+    def _recovery(self) -> str:
+        return (
+            f"Restore {self.state.folder} from a backup, or start a new chain with --reset "
+            "(it discards the chain and the Relay's data of earlier runs)"
+        )
+
+    def _check_deployment_survived(self, chain: Chain, previous: dict[str, Any] | None) -> None:
+        """Refuse a journal and a sandbox.json that disagree, rather than redeploying
+        the contracts at new addresses under the apps that know the old ones."""
+        if previous is None:
+            if self.replayed_blocks:
+                raise SandboxError(
+                    f"{self.state.info_path} is missing but {self.state.journal_path} holds {self.replayed_blocks} "
+                    f"blocks: the contracts' addresses are unknown. {self._recovery()}"
+                )
+            return
+        if previous.get("chain") != "in-memory" or previous.get("code_version") != code_version():
+            return  # another kind of chain, or older contracts: set aside as before
+        deployment = previous.get("deployment") or {}
+        block, block_hash = deployment.get("block"), deployment.get("block_hash")
+        if not isinstance(block, int):
+            return
+        head = chain.block_number
+        found = chain.w3.eth.get_block(block)["hash"].hex() if block <= head else None
+        if found is None or "0x" + found.removeprefix("0x") != block_hash:
+            raise SandboxError(
+                f"the chain rebuilt from {self.state.journal_path} ends at block {head}, but the contracts were "
+                f"deployed at block {block} ({block_hash}): the journal lost blocks. {self._recovery()}"
+            )
 
     def _replay_progress(self, done: int, total: int) -> None:
         if total >= 500 and (done % 500 == 0 or done == total):

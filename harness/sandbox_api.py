@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
+from eth_typing import ChecksumAddress
+from eth_utils import to_checksum_address
 from web3.types import RPCEndpoint
 
 from harness.abis import abi as packaged_abi
@@ -52,12 +54,12 @@ class DevMethodError(RuntimeError):
 class Wallet:
     """A funded account: `address` (checksummed) and `key` (0x + 64 hex digits)."""
 
-    address: str
+    address: ChecksumAddress
     key: str
 
     @classmethod
     def of(cls, account: LocalAccount) -> Wallet:
-        return cls(str(account.address), "0x" + bytes(account.key).hex())
+        return cls(to_checksum_address(account.address), "0x" + bytes(account.key).hex())
 
     @property
     def account(self) -> LocalAccount:
@@ -89,7 +91,7 @@ class SandboxApi:
     _active: list[SimulatedNode] | None
     _wallets: int
     _test_block: int
-    _clock_at: dict[str, int]
+    _clock_at: dict[str, int | None]
 
     # ------------------------------------------------------------ where to connect
 
@@ -118,9 +120,9 @@ class SandboxApi:
         return int(self._info("chain_id"))
 
     @property
-    def addresses(self) -> dict[str, str]:
+    def addresses(self) -> dict[str, ChecksumAddress]:
         """The contracts: {"token": CNX, "node": Node registry, "task": Task}, checksummed."""
-        return dict(self._info("contracts"))
+        return {name: to_checksum_address(address) for name, address in self._info("contracts").items()}
 
     def abi(self, name: str) -> list[dict[str, Any]]:
         """The ABI of "token", "node" or "task" (the JSON shipped in harness/abi/)."""
@@ -237,19 +239,24 @@ class SandboxApi:
     # ------------------------------------------------------------ isolation
 
     def snapshot(self) -> str:
-        """Snapshot the chain (evm_snapshot); `revert(id)` comes back to it."""
+        """Snapshot the chain (evm_snapshot); `revert(id)` comes back to it, once."""
         snapshot_id = str(self._dev("evm_snapshot", []))
-        if self._clock is not None:
-            self._clock_at[snapshot_id] = self._clock.offset
+        self._clock_at[snapshot_id] = self._clock.offset if self._clock is not None else None
         return snapshot_id
 
     def revert(self, snapshot_id: str) -> None:
         """Take the chain back to `snapshot_id` (used up, as on anvil), and the Relay
         and the nodes with it: the Relay forgets every task, nodes forget theirs."""
+        if snapshot_id not in self._clock_at:
+            raise DevMethodError(f"evm_revert({snapshot_id!r}): no such snapshot (each is used up by a revert)")
         with self._quiet_nodes():
             if self._dev("evm_revert", [snapshot_id]) is not True:
-                raise DevMethodError(f"evm_revert({snapshot_id!r}) failed: no such snapshot (each is used up by a revert)")
-            offset = self._clock_at.pop(snapshot_id, None)
+                raise DevMethodError(f"evm_revert({snapshot_id!r}) failed: no such snapshot on the chain")
+            # As on anvil, a revert uses up its snapshot and every later one.
+            taken = list(self._clock_at)
+            offset = self._clock_at[snapshot_id]
+            for later in taken[taken.index(snapshot_id):]:
+                del self._clock_at[later]
             if offset is not None and self._clock is not None:
                 # Time moved by advance() goes back too, so block times stay near wall time.
                 self._clock.offset = offset

@@ -18,7 +18,8 @@ Dropping: uvicorn answers 500 when an app fails before answering, so the
 middleware aborts the TCP connection itself (uvicorn's `send` is bound to the
 request cycle, which holds the transport). A client sees what a dead server
 gives: httpx raises `RemoteProtocolError` ("Server disconnected without sending a
-response"), requests a `ConnectionError`. Under another server, the answer is
+response"), requests a `ConnectionError`. The request is read whole first, so the
+connection closes cleanly rather than with a reset. Under another server, the answer is
 started and never finished, which closes the connection mid-answer.
 """
 
@@ -116,6 +117,7 @@ class ServerFaults:
         self._lock = threading.Lock()
         self._faults: list[FaultHandle] = []
         self._listeners: list[Callable[[RequestSeen], None]] = []
+        self._served: set[Server] = set()  # the servers this injector sits in front of
 
     def fail_next(
         self,
@@ -135,6 +137,9 @@ class ServerFaults:
         _check(count, method, path, status, delay, drop, server)
         if rpc_method is not None and server != "rpc":
             raise ValueError(f"rpc_method={rpc_method!r} only applies to server='rpc'")
+        if self._served and server not in self._served:
+            # e.g. the chain is anvil or a node of the user's: its server is not ours to break.
+            raise ValueError(f"no {server!r} server behind these faults: this sandbox serves only {sorted(self._served)}")
         handle = FaultHandle(
             count=count,
             method=method.upper() if method is not None else None,
@@ -166,6 +171,7 @@ class ServerFaults:
 
     def wrap(self, app: ASGIApp, server: Server) -> ASGIApp:
         """`app` behind this fault injector, as `server`."""
+        self._served.add(server)
         return _FaultMiddleware(app, self, server)
 
     # ------------------------------------------------------------ used by the middleware
@@ -232,7 +238,11 @@ async def _answer(send: Send, status: int) -> None:
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-async def _drop(receive: Receive, send: Send) -> None:
+async def _drop(receive: Receive, send: Send, body_read: bool) -> None:
+    if not body_read:
+        # Take the whole request first: closing on unread bytes makes the kernel send a
+        # reset (the client sees ReadError) instead of a close (RemoteProtocolError).
+        await _read_body(receive)
     transport = getattr(getattr(send, "__self__", None), "transport", None)
     if isinstance(transport, asyncio.Transport):
         transport.abort()
@@ -262,25 +272,37 @@ class _FaultMiddleware:
             return
         method, path = str(scope["method"]), str(scope["path"])
         rpc_methods: frozenset[str] = frozenset()
-        if self.faults._needs_body(self.server):
+        body_read = self.faults._needs_body(self.server)
+        if body_read:
             body = await _read_body(receive)
             rpc_methods = _rpc_methods(body)
             receive = _replaying(body, receive)
         fault = self.faults._claim(self.server, method, path, rpc_methods)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
-        status: list[int] = []
+        told = False
+
+        def tell(status: int | None) -> None:
+            # Before the answer leaves: a client that got it finds the request noted.
+            nonlocal told
+            if not told:
+                told = True
+                self.faults._notify(RequestSeen(self.server, method, path, status, fault, headers))
 
         async def watched(message: Message) -> None:
             if message["type"] == "http.response.start":
-                status.append(int(message["status"]))
+                tell(int(message["status"]))
             await send(message)
 
-        if fault is not None and fault.status is not None:
-            await _answer(watched, fault.status)
-        elif fault is not None and fault.drop:
-            await _drop(receive, send)
-        else:
-            if fault is not None and fault.delay is not None:
-                await asyncio.sleep(fault.delay)
-            await self.app(scope, receive, watched)
-        self.faults._notify(RequestSeen(self.server, method, path, status[0] if status else None, fault, headers))
+        try:
+            if fault is not None and fault.status is not None:
+                await _answer(watched, fault.status)
+            elif fault is not None and fault.drop:
+                tell(None)
+                await _drop(receive, send, body_read)
+            else:
+                if fault is not None and fault.delay is not None:
+                    await asyncio.sleep(fault.delay)
+                await self.app(scope, receive, watched)
+        except BaseException:
+            tell(500)  # the server answers 500 for an app that failed
+            raise

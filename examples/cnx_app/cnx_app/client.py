@@ -133,7 +133,7 @@ class CnxApp:
         tx_hash = self.w3.eth.send_raw_transaction(self.account.sign_transaction(tx).raw_transaction)
         receipt = self.w3.eth.wait_for_transaction_receipt(tx_hash, timeout=self.timeout, poll_latency=self.poll)
         if receipt["status"] != 1:
-            replay = {k: tx[k] for k in ("from", "to", "data", "value", "gas")}
+            replay: Any = {k: tx[k] for k in ("from", "to", "data", "value", "gas")}
             try:
                 self.w3.eth.call(replay, block_identifier=receipt["blockNumber"] - 1)
                 reason = "unknown (the replay did not revert)"

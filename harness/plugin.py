@@ -227,7 +227,8 @@ def hydrogen_sandbox(request: pytest.FixtureRequest, _hydrogen_sandbox_session: 
     the in-memory chain. The chain mines an empty block every second while idle,
     so time passes as on a real chain. With `--hydrogen-rpc-url` the contracts are
     deployed on that node (e.g. anvil) and the Relay and nodes run around it.
-    When a test fails, its timeline and ledger are added to the report.
+    `wait_until_idle()` waits for the nodes' last actions before final balances are
+    read. When a test fails, its timeline and ledger are added to the report.
     """
     with _hydrogen_sandbox_session.isolated(_node_spec(request)):
         yield _hydrogen_sandbox_session

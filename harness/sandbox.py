@@ -375,7 +375,9 @@ class Sandbox(SandboxApi):
             self._saved_offset = self._clock.offset
 
     def _listen(self, app: Any, port: int, what: str, flag: str) -> str:
-        app = self.faults.wrap(app, _FAULT_SERVERS[what])  # every server can be made to fail
+        server = _FAULT_SERVERS.get(what)
+        if server is not None:  # the Relay and the chain can be made to fail
+            app = self.faults.wrap(app, server)
         try:
             running = self._stack.enter_context(serve_relay(app, host=self.options.host, port=port))
         except OSError as exc:

@@ -275,6 +275,7 @@ class SandboxApi:
         with self._quiet_nodes():
             self._reset_actors()  # another user of the chain (a shared anvil) may have moved it
         snapshot_id = self.snapshot()
+        before = self._active
         try:
             self.use_nodes(nodes)
             self._wallets = 0
@@ -284,7 +285,7 @@ class SandboxApi:
             yield
         finally:
             self.faults.clear()
-            self._active = None
+            self._active = before
             self.revert(snapshot_id)
 
     # ------------------------------------------------------------ what happened
@@ -303,10 +304,15 @@ class SandboxApi:
         return ledger
 
     def wait_until_idle(self, timeout: float = 10.0) -> bool:
-        """Wait until no simulated node has work it can do; False after `timeout` s."""
+        """Wait until no simulated node has work it can still do (e.g. the result node's
+        report after the app got its images), to read final balances; False after
+        `timeout` s. Call it once your app has its outcome: a task the nodes have
+        not seen yet is no work to them."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not any(n.active() and not n.crashed and not n.behaviour.offline for n in self.all_nodes):
+            with self._quiet_nodes():  # between ticks: the nodes' task lists hold still
+                busy = any(n.active() and not n.crashed and not n.behaviour.offline for n in self.all_nodes)
+            if not busy:
                 return True
             time.sleep(0.02)
         return False

@@ -93,3 +93,27 @@ def test_damage_before_the_last_line_is_refused(tmp_path: Path, damage: str) -> 
 def test_the_journal_is_private_to_its_owner(tmp_path: Path) -> None:
     path, _ = _journaled(tmp_path)
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def _run_once(state: Path) -> None:
+    from harness.sandbox import Sandbox, SandboxOptions
+
+    with Sandbox(SandboxOptions(state=state, rpc_port=0, relay_port=0, behaviours=["honest"] * 3), log=lambda _: None):
+        pass
+
+
+@pytest.mark.parametrize("damage", ["journal-halved", "info-deleted"])
+def test_a_journal_that_lost_the_deployment_is_refused_not_redeployed(tmp_path: Path, damage: str) -> None:
+    """Redeploying silently would put new contracts under the apps that know the old addresses."""
+    from harness.sandbox import Sandbox, SandboxError, SandboxOptions
+
+    _run_once(tmp_path)
+    journal = tmp_path / "chain.jsonl"
+    if damage == "journal-halved":
+        journal.write_bytes(journal.read_bytes()[: journal.stat().st_size // 2])
+    else:
+        (tmp_path / "sandbox.json").unlink()
+    before = journal.read_bytes()
+    with pytest.raises(SandboxError, match="--reset"):
+        Sandbox(SandboxOptions(state=tmp_path, rpc_port=0, relay_port=0, behaviours=["honest"] * 3), log=lambda _: None).start()
+    assert journal.read_bytes() == before[: len(journal.read_bytes())]  # nothing appended, nothing redeployed

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import deque
 from collections.abc import Callable
 
 from harness.network import TimelineEntry
@@ -24,16 +25,17 @@ ACTOR_HEADER = "x-hydrogen-actor"
 without it come from the application under test (shown as "client")."""
 
 _TASK_IN_PATH = re.compile(r"/inference_tasks/(\d+)")
+MAX_ENTRIES = 20_000  # the newest kept: a sandbox command runs for days, clients poll
 
 
 class Timeline:
-    """A thread-safe list of `TimelineEntry`; `clear()` starts a new test's."""
+    """A thread-safe list of `TimelineEntry` (the newest `limit`); `clear()` starts a new test's."""
 
-    def __init__(self, head: Callable[[], tuple[int, int]], tick: Callable[[], int]) -> None:
+    def __init__(self, head: Callable[[], tuple[int, int]], tick: Callable[[], int], limit: int = MAX_ENTRIES) -> None:
         self._head = head
         self._tick = tick
         self._lock = threading.Lock()
-        self._entries: list[TimelineEntry] = []
+        self._entries: deque[TimelineEntry] = deque(maxlen=limit)
 
     @property
     def entries(self) -> list[TimelineEntry]:

@@ -68,6 +68,7 @@ class DevMethods:
         self.evm = evm
         self.clock = clock
         self.miner = miner
+        self._clock_at: dict[Any, tuple[int, int]] = {}  # snapshot id -> the clock then
 
     def handlers(self) -> dict[str, Callable[[list[Any]], Any]]:
         return {
@@ -93,16 +94,23 @@ class DevMethods:
 
     def _snapshot(self, params: list[Any]) -> str:
         expect_params(params, 0)
-        return quantity(self.chain.snapshot())
+        snapshot_id = self.chain.snapshot()
+        self._clock_at[snapshot_id] = (self.clock.offset, self.clock.increased)
+        return quantity(snapshot_id)
 
     def _revert(self, params: list[Any]) -> bool:
         (raw,) = expect_params(params, 1)
         try:
             # Chain.revert also forgets the nonces it cached for in-process senders.
-            self.chain.revert(parse_quantity(raw, "snapshot id"))
+            snapshot_id = parse_quantity(raw, "snapshot id")
+            self.chain.revert(snapshot_id)
         except SnapshotNotFound:
             return False
         self.miner.clear()  # pending transactions were applied on the abandoned head
+        # Time moved by evm_increaseTime since the snapshot goes back too, as on anvil.
+        if snapshot_id in self._clock_at:
+            self.clock.offset, self.clock.increased = self._clock_at[snapshot_id]
+        self.backend.refresh()
         return True
 
     def _latest_timestamp(self) -> int:

@@ -51,7 +51,7 @@ from harness.relay_client import NO_RETRY, RelayClient
 from harness.rpc_dev import DevClock
 from harness.chain_feed import ChainFeed
 from harness.rpc_methods import EthRpc
-from harness.rpc_pool import Miner
+from harness.rpc_pool import MAX_LEAD, Miner
 from harness.rpc_server import create_rpc_app
 from harness.sandbox_api import SandboxApi, Wallet
 from harness.sandbox_anvil import (
@@ -188,7 +188,7 @@ class Sandbox(SandboxApi):
         self._active: list[SimulatedNode] | None = None
         self._wallets = 0
         self._test_block = 0
-        self._clock_at: dict[str, int | None] = {}  # live snapshots and the clock offset at each
+        self._snapshots: list[str] = []  # live snapshots, oldest first
 
     def __enter__(self) -> Sandbox:
         self.start()
@@ -251,8 +251,6 @@ class Sandbox(SandboxApi):
         source = ContractChainSource(deployment.task)
         relay_url = self._serve_relay(chain, record, source)
         rpc_url = self._serve_rpc(chain) if self._journal is not None else str(options.rpc_url or self._anvil_url())
-        if self._rpc is not None and options.max_lead is not None:
-            self._rpc.miner.max_lead = options.max_lead
         if self._rpc is None and options.mine_idle and options.block_time is not None:
             idle = IdleMiner(chain, options.block_time, on_block=self._wake_nodes)
             idle.start()
@@ -415,12 +413,14 @@ class Sandbox(SandboxApi):
                 ChainFeed(),
                 automine=self.options.automine,
                 block_time=self.options.block_time,
+                max_lead=self.options.max_lead if self.options.max_lead is not None else MAX_LEAD,
             )
-            # Journaled before anyone hears of the block: an acknowledged transaction is on disk.
-            def journal_block(_number: int) -> None:
-                journal.sync(chain)
+            if self.options.persist:
+                # Journaled before anyone hears of the block: an acknowledged transaction is on disk.
+                def journal_block(_number: int) -> None:
+                    journal.sync(chain)
 
-            miner.after_block.append(journal_block)
+                miner.after_block.append(journal_block)
             backend.miner = miner
         miner.start()
         self._stack.callback(miner.stop)

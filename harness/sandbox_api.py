@@ -91,7 +91,7 @@ class SandboxApi:
     _active: list[SimulatedNode] | None
     _wallets: int
     _test_block: int
-    _clock_at: dict[str, int | None]
+    _snapshots: list[str]
 
     # ------------------------------------------------------------ where to connect
 
@@ -241,25 +241,20 @@ class SandboxApi:
     def snapshot(self) -> str:
         """Snapshot the chain (evm_snapshot); `revert(id)` comes back to it, once."""
         snapshot_id = str(self._dev("evm_snapshot", []))
-        self._clock_at[snapshot_id] = self._clock.offset if self._clock is not None else None
+        self._snapshots.append(snapshot_id)
         return snapshot_id
 
     def revert(self, snapshot_id: str) -> None:
         """Take the chain back to `snapshot_id` (used up, as on anvil), and the Relay
         and the nodes with it: the Relay forgets every task, nodes forget theirs."""
-        if snapshot_id not in self._clock_at:
+        if snapshot_id not in self._snapshots:
             raise DevMethodError(f"evm_revert({snapshot_id!r}): no such snapshot (each is used up by a revert)")
         with self._quiet_nodes():
+            # The chain's clock goes back with it (evm_revert restores it, as anvil's does).
             if self._dev("evm_revert", [snapshot_id]) is not True:
                 raise DevMethodError(f"evm_revert({snapshot_id!r}) failed: no such snapshot on the chain")
             # As on anvil, a revert uses up its snapshot and every later one.
-            taken = list(self._clock_at)
-            offset = self._clock_at[snapshot_id]
-            for later in taken[taken.index(snapshot_id):]:
-                del self._clock_at[later]
-            if offset is not None and self._clock is not None:
-                # Time moved by advance() goes back too, so block times stay near wall time.
-                self._clock.offset = offset
+            del self._snapshots[self._snapshots.index(snapshot_id):]
             self._reset_actors()
 
     def _reset_actors(self) -> None:

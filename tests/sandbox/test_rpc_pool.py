@@ -225,3 +225,16 @@ def test_a_transaction_dropped_by_a_revert_has_no_receipt(served_chain: ServedCh
     assert rpc(s, "eth_getTransactionReceipt", dropped) is None
     assert rpc(s, "eth_getTransactionByHash", dropped) is None
     assert rpc(s, "eth_getTransactionReceipt", kept)["transactionHash"] == kept
+
+
+def test_a_revert_takes_the_clock_back_too(served_chain: ServedChain) -> None:
+    """As on anvil: time added after a snapshot is gone after reverting to it."""
+    s = served_chain
+    snapshot = rpc(s, "evm_snapshot")
+    assert rpc(s, "evm_increaseTime", 1000) == 1000
+    rpc(s, "evm_mine")
+    jumped = s.w3.eth.get_block("latest")["timestamp"]
+    assert rpc(s, "evm_revert", snapshot) is True
+    assert rpc(s, "evm_increaseTime", 1) == 1
+    rpc(s, "evm_mine")
+    assert s.w3.eth.get_block("latest")["timestamp"] < jumped - 900

@@ -80,7 +80,9 @@ def behaviour_mix(text: str, count: int) -> list[str]:
     """`count` behaviours from a comma-separated list, padded with honest ones.
 
     Each is parsed, so a bad name fails here with the list of good ones."""
-    given = [part.strip() for part in text.split(",") if part.strip()]
+    given = [part.strip() for part in text.split(",")] if text.strip() else []
+    if any(not part for part in given):
+        raise ValueError(f"an empty behaviour in {text!r}: name one between every two commas")
     for item in given:
         Behaviour.parse(item)
     if len(given) > count:

@@ -7,6 +7,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from harness.cli_options import count, image_size, output_folder
 from harness.sandbox_cli import add_sandbox_arguments, run_sandbox_command
 
 __all__ = ["main"]
@@ -28,18 +29,20 @@ def _build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
     sim = commands.add_parser("simulate", help="run tasks through simulated nodes on the in-memory chain")
-    sim.add_argument("--tasks", type=int, default=5, help="number of tasks (default 5)")
-    sim.add_argument("--nodes", type=int, default=6, help="number of nodes (default 6)")
+    sim.add_argument("--tasks", type=count(1, 100_000), default=5, help="number of tasks (default 5)")
+    sim.add_argument("--nodes", type=count(3, 100_000, ": a task needs 3"), default=6, help="number of nodes (default 6)")
     sim.add_argument(
         "--behaviours",
-        default=DEFAULT_MIX,
+        default=None,
         help="comma-separated node behaviours, padded with honest: honest, jitter, cheater, error, "
-        "crash:POINT, slow:K, offline, combined with + (default %(default)s)",
+        f"crash:POINT, slow:K, offline, combined with + (default {DEFAULT_MIX}, cut to --nodes)",
     )
     sim.add_argument("--seed", type=int, default=0, help="seed of everything random (default 0)")
-    sim.add_argument("--images", type=int, default=2, help="images per task (default 2)")
-    sim.add_argument("--size", type=int, default=256, help="image width and height in pixels (default 256)")
-    sim.add_argument("--out", type=Path, default=Path("out/simulation"), help="folder for images and report.json")
+    sim.add_argument("--images", type=count(1, 10, " (PROTOCOL.md 5: num_images)"), default=2, help="images per task (default 2)")
+    sim.add_argument("--size", type=image_size, default=256, help="image width and height in pixels, a multiple of 8 (default 256)")
+    sim.add_argument(
+        "--out", type=output_folder, default=Path("out/simulation"), help="folder for images and report.json"
+    )
     sim.add_argument("--quiet", action="store_true", help="print only the summary line")
 
     commands.add_parser("contracts", help="compile the contracts and print their gas table")
@@ -61,8 +64,12 @@ def _simulate(args: argparse.Namespace) -> int:
 
     console = Console()
     try:
-        behaviours = _behaviours(args.behaviours, args.nodes)
-    except ValueError as exc:
+        if args.behaviours is None:  # the default mix, cut to the nodes asked for
+            behaviours = _behaviours(",".join(DEFAULT_MIX.split(",")[: args.nodes]), args.nodes)
+        else:
+            behaviours = _behaviours(args.behaviours, args.nodes)
+        args.out.mkdir(parents=True, exist_ok=True)  # before the run, not after it
+    except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")
         return 2
     with Progress(console=console, transient=True, disable=args.quiet) as progress:

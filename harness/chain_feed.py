@@ -43,6 +43,11 @@ class ChainFeed:
             self._pending.append(listener)
         return lambda: self._remove(self._pending, listener)
 
+    def listeners(self) -> tuple[int, int]:
+        """How many block and pending-transaction listeners are subscribed."""
+        with self._lock:
+            return len(self._blocks), len(self._pending)
+
     def _remove(self, listeners: list[Any], listener: object) -> None:
         with self._lock:
             if listener in listeners:

@@ -415,7 +415,7 @@ class FeedListeners:
 def test_closing_the_socket_frees_its_feed_listeners(served_chain: ServedChain, monkeypatch: pytest.MonkeyPatch) -> None:
     s = served_chain
     feed = s.rpc.feed
-    before = (len(feed._blocks), len(feed._pending))  # the feed's own lists: nothing else may hold on
+    before = feed.listeners()
     listeners = FeedListeners(feed, monkeypatch)
 
     async def scenario() -> None:
@@ -423,8 +423,8 @@ def test_closing_the_socket_frees_its_feed_listeners(served_chain: ServedChain, 
             for params in (["newHeads"], ["logs", {"address": s.contracts.token.address}], ["newPendingTransactions", True]):
                 await ws.result("eth_subscribe", *params)
             assert listeners.live == 3
-            assert (len(feed._blocks), len(feed._pending)) == (before[0] + 2, before[1] + 1)
+            assert feed.listeners() == (before[0] + 2, before[1] + 1)
 
     run(scenario())
     assert listeners.wait_for(0), f"{listeners.live} feed listeners left after the socket closed"
-    assert (len(feed._blocks), len(feed._pending)) == before
+    assert feed.listeners() == before

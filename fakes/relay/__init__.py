@@ -9,6 +9,7 @@ from fakes.relay.chain_source import ChainSource, ContractChainSource
 from fakes.relay.errors import RelayInternalError, RelayServiceError, RelayValidationError
 from fakes.relay.follower import ChainFollower
 from fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_IMAGES, MAX_UPLOAD_BYTES
+from fakes.relay.json_limits import MAX_JSON_BODY_BYTES
 from fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord, task_json
 from fakes.relay.service import SIGNATURE_WINDOW, RelayService
 from fakes.relay.sqlite_storage import SqliteStorage
@@ -19,6 +20,7 @@ __all__ = [
     "MAX_IMAGES",
     "MAX_IMAGE_BYTES",
     "MAX_IMAGE_PIXELS",
+    "MAX_JSON_BODY_BYTES",
     "MAX_UPLOAD_BYTES",
     "SIGNATURE_WINDOW",
     "ChainFollower",

@@ -5,6 +5,10 @@ that is not an unsigned 64-bit decimal) is answered 400 in the protocol's
 validation_error shape, naming the field, instead of FastAPI's 422; unknown paths
 are 404, wrong methods 405, and a 500 means a bug or a Relay that lost its chain.
 
+Bodies are bounded before anything parses them (`_BodyLimit`): a multipart upload
+to MAX_UPLOAD_BYTES, any other body (JSON) to MAX_JSON_BODY_BYTES and 64 levels of
+nesting, each answered 400 on field `body` past its bound.
+
 Parameters are bound as the real (Go) Relay binds them: `task_id` is a uint64,
 `timestamp` an int64, both plain decimals; `image_num` any string, checked by
 the service after the signature (the signed JSON carries it as a string).
@@ -30,6 +34,7 @@ from harness.relay_client import RelayField, RelayTask
 
 from fakes.relay.errors import RelayServiceError, RelayValidationError
 from fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_UPLOAD_BYTES
+from fakes.relay.json_limits import MAX_JSON_BODY_BYTES, too_deep
 from fakes.relay.records import task_json
 from fakes.relay.service import RelayService
 
@@ -172,6 +177,19 @@ def _validation_answer(exc: RequestValidationError) -> JSONResponse:
     return JSONResponse(error.body(), status_code=400)
 
 
+def _unparsed_body(exc: StarletteHTTPException) -> RelayValidationError:
+    """FastAPI's 400 for a body it could not parse, saying why: not UTF-8, or (a
+    ValueError from json.loads) an integer of more than 4,300 digits."""
+    cause = exc.__cause__
+    if isinstance(cause, _BodyTooLarge):
+        return _too_large(cause.limit)
+    if isinstance(cause, ValueError) and not isinstance(cause, UnicodeError):
+        # Python's advice on raising the digit limit is for us, not for the client.
+        reason = str(cause).split(";")[0]
+        return RelayValidationError(RelayField.BODY, f"Malformed JSON: {reason}")
+    return RelayValidationError(RelayField.BODY, f"Malformed body: {exc.detail}")
+
+
 def _install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def on_validation(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -183,10 +201,8 @@ def _install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def on_http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        if exc.status_code == 400:  # FastAPI's "There was an error parsing the body" (e.g. not UTF-8)
-            too_large = isinstance(exc.__cause__, _BodyTooLarge)
-            error = _too_large() if too_large else RelayValidationError(RelayField.BODY, f"Malformed body: {exc.detail}")
-            return JSONResponse(error.body(), status_code=400)
+        if exc.status_code == 400:  # FastAPI's "There was an error parsing the body"
+            return JSONResponse(_unparsed_body(exc).body(), status_code=400)
         return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(Exception)
@@ -211,23 +227,32 @@ def _install_openapi(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
-# ---------------------------------------------------------------- request size
+# ---------------------------------------------------------------- request size and nesting
 
 
 class _BodyTooLarge(Exception):
-    pass
+    def __init__(self, limit: int) -> None:
+        super().__init__(limit)
+        self.limit = limit
 
 
-def _too_large() -> RelayValidationError:
-    return RelayValidationError(RelayField.BODY, f"Request too large: at most {MAX_UPLOAD_BYTES} bytes")
+def _too_large(limit: int = MAX_UPLOAD_BYTES) -> RelayValidationError:
+    return RelayValidationError(RelayField.BODY, f"Request too large: at most {limit} bytes")
+
+
+async def _answer(error: RelayValidationError, scope: Scope, receive: Receive, send: Send) -> None:
+    await JSONResponse(error.body(), status_code=error.status_code)(scope, receive, send)
 
 
 class _BodyLimit:
-    """ASGI middleware: refuse request bodies over MAX_UPLOAD_BYTES.
+    """ASGI middleware: bound every request body before the app parses it.
 
-    A declared Content-Length over the limit is answered at once; a body that
-    streams past it makes `receive` raise `_BodyTooLarge`, which the handlers
-    below turn into the same 400.
+    A multipart body (the images upload) may be up to MAX_UPLOAD_BYTES; it is
+    streamed to the app, and `receive` raises `_BodyTooLarge` once it passes the
+    limit (the handlers below answer 400). Any other body is one FastAPI may parse
+    as JSON: it is read here whole, up to MAX_JSON_BODY_BYTES, refused if it nests
+    too deeply for the C JSON parser (see `json_limits`), then handed on. A declared
+    Content-Length over the limit is answered at once.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -237,22 +262,74 @@ class _BodyLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        length = dict(scope.get("headers", [])).get(b"content-length", b"")
-        if length.isdigit() and int(length) > MAX_UPLOAD_BYTES:
-            await JSONResponse(_too_large().body(), status_code=400)(scope, receive, send)
+        headers = dict(scope.get("headers", []))
+        multipart = headers.get(b"content-type", b"").lower().startswith(b"multipart/")
+        limit = MAX_UPLOAD_BYTES if multipart else MAX_JSON_BODY_BYTES
+        length = headers.get(b"content-length", b"")
+        # Length first: int() refuses strings over 4,300 digits with a ValueError.
+        if length.isdigit() and (len(length) > 20 or int(length) > limit):
+            await _answer(_too_large(limit), scope, receive, send)
             return
-        received = 0
+        if multipart:
+            await self.app(scope, _limited(receive, limit), send)
+            return
+        try:
+            body = await _read_whole(receive, limit)
+        except _BodyTooLarge:
+            await _answer(_too_large(limit), scope, receive, send)
+            return
+        # Measuring a large body takes a while: not on the event loop.
+        refusal = await run_in_threadpool(too_deep, body)
+        if refusal is not None:
+            await _answer(RelayValidationError(RelayField.BODY, f"Malformed JSON: {refusal}"), scope, receive, send)
+            return
+        await self.app(scope, _replay(body, receive), send)
 
-        async def limited_receive() -> Message:
-            nonlocal received
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > MAX_UPLOAD_BYTES:
-                    raise _BodyTooLarge
-            return message
 
-        await self.app(scope, limited_receive, send)
+def _limited(receive: Receive, limit: int) -> Receive:
+    received = 0
+
+    async def limited_receive() -> Message:
+        nonlocal received
+        message = await receive()
+        if message["type"] == "http.request":
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise _BodyTooLarge(limit)
+        return message
+
+    return limited_receive
+
+
+async def _read_whole(receive: Receive, limit: int) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":  # the client left: nothing more will come
+            break
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            raise _BodyTooLarge(limit)
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return b"".join(chunks)
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """`receive` for the app: the body read above, then the client's later messages."""
+    delivered = False
+
+    async def replay_receive() -> Message:
+        nonlocal delivered
+        if not delivered:
+            delivered = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay_receive
 
 
 # ---------------------------------------------------------------- multipart
@@ -261,8 +338,8 @@ class _BodyLimit:
 async def _read_form(request: Request) -> FormData:
     try:
         return await request.form(max_files=_MAX_FORM_FILES)
-    except _BodyTooLarge:
-        raise _too_large() from None
+    except _BodyTooLarge as exc:
+        raise _too_large(exc.limit) from None
     except StarletteHTTPException as exc:  # the multipart parser's complaints
         raise RelayValidationError(RelayField.BODY, f"Malformed multipart body: {exc.detail}") from None
 

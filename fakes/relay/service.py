@@ -37,6 +37,7 @@ from fakes.relay.chain_source import ChainSource
 from fakes.relay.errors import RelayValidationError
 from fakes.relay.follower import ChainFollower
 from fakes.relay.images import check_result_images
+from fakes.relay.json_limits import too_deep
 from fakes.relay.records import TaskRecord
 from fakes.relay.storage import Storage
 
@@ -186,6 +187,10 @@ class RelayService:
     @staticmethod
     def _checked_args_hash(task_args: str) -> bytes:
         """keccak256 of valid args, or a 400 on field task_args saying what is wrong."""
+        # Measured before json.loads sees it: deep nesting crashes the C parser.
+        refusal = too_deep(task_args.encode("utf-8", "surrogatepass"))
+        if refusal is not None:
+            raise _fail(RelayField.TASK_ARGS, f"not valid JSON: {refusal}")
         try:
             parse_task_args(task_args)
             return task_hash(task_args)

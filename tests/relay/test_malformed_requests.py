@@ -6,7 +6,7 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from fakes.relay import MAX_UPLOAD_BYTES, MemoryStorage, RelayInternalError, RelayService, create_app, in_process_client
+from fakes.relay import MAX_JSON_BODY_BYTES, MemoryStorage, RelayInternalError, RelayService, create_app, in_process_client
 from tests.relay.wire import assert_refused
 from tests.relay.world import RelayWorld
 
@@ -46,20 +46,21 @@ def test_a_body_that_is_not_json_at_all(http: httpx.Client) -> None:
 
 
 def test_a_json_body_too_big(http: httpx.Client) -> None:
-    body = b'{"task_args": "' + b"a" * MAX_UPLOAD_BYTES + b'"}'
+    # JSON bodies have their own, smaller limit than multipart uploads (json_limits.py).
+    body = b'{"task_args": "' + b"a" * MAX_JSON_BODY_BYTES + b'"}'
     response = http.post("/v1/inference_tasks", content=body, headers={"content-type": "application/json"})
-    assert_refused(response, "body", f"Request too large: at most {MAX_UPLOAD_BYTES} bytes")
+    assert_refused(response, "body", f"Request too large: at most {MAX_JSON_BODY_BYTES} bytes")
 
 
 def test_a_streamed_json_body_too_big(http: httpx.Client) -> None:
     def body():  # type: ignore[no-untyped-def]
         yield b'{"task_args": "'
-        yield b"a" * MAX_UPLOAD_BYTES
+        yield b"a" * MAX_JSON_BODY_BYTES
         yield b'"}'
 
     response = http.post("/v1/inference_tasks", content=body(), headers={"content-type": "application/json"})
     assert "content-length" not in response.request.headers
-    assert_refused(response, "body", f"Request too large: at most {MAX_UPLOAD_BYTES} bytes")
+    assert_refused(response, "body", f"Request too large: at most {MAX_JSON_BODY_BYTES} bytes")
 
 
 def test_unknown_fields_are_ignored(http: httpx.Client) -> None:

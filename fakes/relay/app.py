@@ -355,7 +355,9 @@ def _form_text(form: FormData, name: RelayField) -> str:
 
 def _form_timestamp(form: FormData) -> int:
     text = _form_text(form, RelayField.TIMESTAMP)
-    if not _SIGNED.fullmatch(text) or not MIN_INT64 <= int(text) <= MAX_INT64:
+    # An int64 has at most 19 significant digits (Go accepts leading zeros); int()
+    # would raise a ValueError, a 500, on more than 4,300.
+    if not _SIGNED.fullmatch(text) or len(text.lstrip("-").lstrip("0")) > 19 or not MIN_INT64 <= int(text) <= MAX_INT64:
         raise RelayValidationError(RelayField.TIMESTAMP, "must be a decimal integer (int64)")
     return int(text)
 

@@ -47,6 +47,7 @@ SIGNATURE_WINDOW = 60
 """Seconds a request's timestamp may differ from the Relay's clock, either way."""
 
 _IMAGE_NUM = re.compile(r"0|[1-9][0-9]*")
+_MAX_IMAGE_NUM_DIGITS = 20  # a uint64, far more than any task's images
 
 
 def _fail(field: RelayField, message: RelayMessage | str) -> RelayValidationError:
@@ -146,7 +147,9 @@ class RelayService:
             if task.status is not RelayTaskStatus.RESULTS_UPLOADED:
                 raise _fail(RelayField.TASK_ID, RelayMessage.RESULTS_NOT_UPLOADED)
             image = None
-            if _IMAGE_NUM.fullmatch(image_num) and int(image_num) < task.image_count:
+            # Length before int(): int() refuses more than 4,300 digits with a ValueError,
+            # and no task has more than a handful of images.
+            if _IMAGE_NUM.fullmatch(image_num) and len(image_num) <= _MAX_IMAGE_NUM_DIGITS and int(image_num) < task.image_count:
                 image = self.storage.get_image(task_id, int(image_num))
             if image is None:
                 raise _fail(RelayField.IMAGE_NUM, RelayMessage.FILE_NOT_FOUND)

@@ -50,7 +50,11 @@ def test_4_results_not_uploaded(wire: Wire, world: RelayWorld) -> None:
 
 @pytest.mark.parametrize(
     "image_num",
-    ["3", "-1", "99999999999999999999999999", "abc", "01", "+1", "0x1", " 1", "1.0", "", "../0", "0/../1", "a/b", "1/"],
+    [
+        "3", "-1", "99999999999999999999999999", "abc", "01", "+1", "0x1", " 1", "1.0", "", "../0", "0/../1", "a/b", "1/",
+        "9" * 10_000,  # past int()'s 4,300-digit limit: was a 500 with a traceback
+    ],
+    ids=lambda value: value if len(value) < 30 else f"{len(value)} digits",
 )
 def test_5_file_not_found(uploaded: Wire, world: RelayWorld, image_num: str) -> None:
     # Whatever reaches the Relay as image_num (the client signs that string) is no

@@ -3,6 +3,8 @@ or a 500; unknown paths are 404 and wrong methods 405."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -38,6 +40,16 @@ GOOD = {"task_args": "{}", "task_id": 1, "timestamp": 1, "signature": "0x00"}
 def test_malformed_json_bodies(http: httpx.Client, body: bytes, field: str, message: str) -> None:
     response = http.post("/v1/inference_tasks", content=body, headers={"content-type": "application/json"})
     assert_refused(response, field, message, prefix=True)
+
+
+@pytest.mark.parametrize("field", ["task_id", "timestamp", "extra"])
+def test_an_integer_of_thousands_of_digits_in_the_body(http: httpx.Client, field: str) -> None:
+    # json.loads refuses integers past 4,300 digits with a ValueError (not a JSONDecodeError).
+    body = {**GOOD, field: 0}
+    raw = json.dumps(body).replace(f'"{field}": 0', f'"{field}": {"1" * 5_000}').encode()
+    response = http.post("/v1/inference_tasks", content=raw, headers={"content-type": "application/json"})
+    assert_refused(response, "body", "Malformed JSON: Exceeds the limit (4300 digits) for integer string conversion", prefix=True)
+    assert "set_int_max_str_digits" not in response.text  # Python's advice is not for the client
 
 
 def test_a_body_that_is_not_json_at_all(http: httpx.Client) -> None:

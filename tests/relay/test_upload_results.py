@@ -187,12 +187,26 @@ def test_an_empty_upload(wire: Wire, world: RelayWorld) -> None:
         ({"timestamp": "1"}, "signature", "Field required"),
         ({"timestamp": "soon", "signature": "0x00"}, "timestamp", "must be a decimal integer (int64)"),
         ({"timestamp": str(2**63), "signature": "0x00"}, "timestamp", "must be a decimal integer (int64)"),
+        # past int()'s 4,300-digit limit: was a 500 with a traceback
+        ({"timestamp": "1" * 5_000, "signature": "0x00"}, "timestamp", "must be a decimal integer (int64)"),
+        ({"timestamp": "-" + "1" * 5_000, "signature": "0x00"}, "timestamp", "must be a decimal integer (int64)"),
     ],
+    ids=["no timestamp", "no signature", "a word", "2**63", "5000 digits", "-5000 digits"],
 )
 def test_malformed_form_fields(wire: Wire, world: RelayWorld, form: dict[str, str], field: str, message: str) -> None:
     files = [("images", ("0.png", world.succeeded.images[0], "image/png"))]
     response = wire.http.post(f"/v1/inference_tasks/{world.succeeded.task_id}/results", data=form, files=files)
     assert_refused(response, field, message)
+
+
+def test_a_timestamp_with_leading_zeros_is_still_a_timestamp(wire: Wire, world: RelayWorld) -> None:
+    # Go's strconv accepts leading zeros; only significant digits count towards int64.
+    task = world.succeeded
+    signature = sign_request({"task_id": task.task_id}, world.clock(), task.result_node)
+    form = {"timestamp": "0" * 30 + str(world.clock()), "signature": signature}
+    files = [("images", (f"{i}.png", image, "image/png")) for i, image in enumerate(task.images)]
+    response = wire.http.post(f"/v1/inference_tasks/{task.task_id}/results", data=form, files=files)
+    assert response.status_code == 200, response.text
 
 
 def test_images_sent_as_text_fields(wire: Wire, world: RelayWorld) -> None:

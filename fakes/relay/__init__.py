@@ -8,7 +8,13 @@ from fakes.relay.app import create_app
 from fakes.relay.chain_source import ChainSource, ContractChainSource
 from fakes.relay.errors import RelayInternalError, RelayServiceError, RelayValidationError
 from fakes.relay.follower import ChainFollower
-from fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGE_PIXELS, MAX_IMAGES, MAX_UPLOAD_BYTES
+from fakes.relay.images import (
+    MAX_IMAGE_BYTES,
+    MAX_IMAGE_PIXELS,
+    MAX_IMAGES,
+    MAX_UPLOAD_BYTES,
+    MAX_UPLOAD_DECODED_BYTES,
+)
 from fakes.relay.json_limits import MAX_JSON_BODY_BYTES
 from fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord, task_json
 from fakes.relay.service import SIGNATURE_WINDOW, RelayService
@@ -22,6 +28,7 @@ __all__ = [
     "MAX_IMAGE_PIXELS",
     "MAX_JSON_BODY_BYTES",
     "MAX_UPLOAD_BYTES",
+    "MAX_UPLOAD_DECODED_BYTES",
     "SIGNATURE_WINDOW",
     "ChainFollower",
     "ChainSource",

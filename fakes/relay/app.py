@@ -33,7 +33,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from harness.relay_client import RelayField, RelayTask
 
 from fakes.relay.errors import RelayServiceError, RelayValidationError
-from fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_UPLOAD_BYTES
+from fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_UPLOAD_BYTES, MAX_UPLOAD_DECODED_BYTES
 from fakes.relay.json_limits import MAX_JSON_BODY_BYTES, too_deep
 from fakes.relay.records import task_json
 from fakes.relay.service import RelayService
@@ -133,8 +133,9 @@ _UPLOAD_BODY = {
                             "minItems": 1,
                             "maxItems": MAX_IMAGES,
                             "description": (
-                                f"PNG images in image order; at most {MAX_IMAGE_BYTES} bytes each "
-                                f"and {MAX_UPLOAD_BYTES} bytes per request"
+                                f"PNG images in image order; at most {MAX_IMAGE_BYTES} bytes each, "
+                                f"{MAX_UPLOAD_BYTES} bytes per request and {MAX_UPLOAD_DECODED_BYTES} bytes "
+                                "decoded per upload (as Go's PNG decoder allocates them)"
                             ),
                         },
                     },

@@ -29,6 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
+from harness.phash import phash
 from harness.relay_client import RelayField, RelayMessage, RelayTaskStatus
 from harness.signing import SignatureError, recover_signer
 from harness.task_args import TaskArgsError, parse_task_args, task_hash
@@ -46,6 +47,10 @@ __all__ = ["SIGNATURE_WINDOW", "RelayService"]
 SIGNATURE_WINDOW = 60
 """Seconds a request's timestamp may differ from the Relay's clock, either way."""
 
+DECODE_SLOTS = 2
+"""Uploads whose images are decoded at the same time; later ones wait their turn
+(each takes up to a few hundred MB while it decodes, see images.py)."""
+
 _IMAGE_NUM = re.compile(r"0|[1-9][0-9]*")
 _MAX_IMAGE_NUM_DIGITS = 20  # a uint64, far more than any task's images
 
@@ -61,7 +66,8 @@ class RelayService:
     times). `lock`, if given, is held around every read of the chain and of the
     clock: the sandbox serves requests from a thread while others drive the chain
     (so `clock` must not take that lock itself). `start_block` is where a Relay
-    with an empty storage starts reading events.
+    with an empty storage starts reading events. `image_hash` is the perceptual
+    hash uploads are checked with (tests slow it down or count its calls).
     """
 
     def __init__(
@@ -72,6 +78,7 @@ class RelayService:
         *,
         lock: AbstractContextManager[Any] | None = None,
         start_block: int = 0,
+        image_hash: Callable[[bytes], bytes] = phash,
     ) -> None:
         self.source = source
         self.storage = storage
@@ -80,6 +87,10 @@ class RelayService:
         self.follower = ChainFollower(source, storage, clock, lock=self._chain_lock, start_block=start_block)
         # One request at a time: each reads then writes the storage.
         self._mutex = threading.RLock()
+        self._image_hash = image_hash
+        # Uploads hash their images outside `_mutex`; this bounds how many do at once
+        # (so the memory they take), without holding up any other request.
+        self._decode_slots = threading.BoundedSemaphore(DECODE_SLOTS)
 
     # ------------------------------------------------------------ the four operations
 
@@ -120,15 +131,17 @@ class RelayService:
         with self._mutex:
             self.follower.catch_up()
             signer = self._signer({"task_id": task_id}, timestamp, signature)
+            expected = self._awaited_result(task_id, signer)
+        # Decoding and hashing are the slow part (up to about a second within the
+        # limits of images.py): outside the lock, so other requests go on meanwhile.
+        with self._decode_slots:
+            check_result_images(images, expected, self._image_hash)
+        with self._mutex:
+            # The task may have moved on while the images were hashed (a concurrent
+            # upload, an abort): the same checks again, on what is stored now.
+            if self._awaited_result(task_id, signer) != expected:
+                raise _fail(RelayField.IMAGES, RelayMessage.WRONG_IMAGES)
             task = self._task(task_id)
-            if task.status is not RelayTaskStatus.PENDING_RESULTS:
-                raise _fail(RelayField.TASK_ID, RelayMessage.TASK_NOT_SUCCESS)
-            result_node = task.result_node
-            if result_node is None:
-                raise _fail(RelayField.TASK_ID, RelayMessage.TASK_NOT_READY)
-            if signer != result_node.address:
-                raise _fail(RelayField.SIGNATURE, RelayMessage.SIGNER_NOT_ALLOWED)
-            check_result_images(images, result_node.result)
             updated = dataclasses.replace(
                 task, status=RelayTaskStatus.RESULTS_UPLOADED, image_count=len(images), updated_at=self._now()
             )
@@ -200,6 +213,18 @@ class RelayService:
         except TaskArgsError as exc:
             where = "" if exc.field == RelayField.TASK_ARGS else f"{exc.field}: "
             raise _fail(RelayField.TASK_ARGS, f"{where}{exc.message}") from None
+
+    def _awaited_result(self, task_id: int, signer: str) -> bytes:
+        """The result `signer` may upload images for: checks 2-5 of the upload."""
+        task = self._task(task_id)
+        if task.status is not RelayTaskStatus.PENDING_RESULTS:
+            raise _fail(RelayField.TASK_ID, RelayMessage.TASK_NOT_SUCCESS)
+        result_node = task.result_node
+        if result_node is None:
+            raise _fail(RelayField.TASK_ID, RelayMessage.TASK_NOT_READY)
+        if signer != result_node.address:
+            raise _fail(RelayField.SIGNATURE, RelayMessage.SIGNER_NOT_ALLOWED)
+        return result_node.result
 
     def _task(self, task_id: int) -> TaskRecord:
         task = self.storage.get_task(task_id)

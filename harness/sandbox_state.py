@@ -10,6 +10,10 @@ What lives there:
   database, one per deployment, since task ids restart at 1 with each;
 - `anvil.log` with `--anvil`; `stale-<time>/`: state set aside when it could not
   be reused.
+
+`sandbox.json` holds the app's and the owner's private keys, and the Relay's
+databases what apps uploaded: everything here is written owner-only (files 0600,
+the folder and `stale-*/` 0700 when the sandbox makes them).
 """
 
 from __future__ import annotations
@@ -37,13 +41,14 @@ class SandboxState:
 
     def __init__(self, folder: Path) -> None:
         self.folder = folder
-        folder.mkdir(parents=True, exist_ok=True)
+        # Only the folder we make is ours to restrict; its parents keep the default.
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
         self._lock_file: TextIO | None = None
 
     def acquire(self) -> None:
         """Hold the folder for this process (two sandboxes would corrupt each other's
         journal and database); the OS releases it when the process ends, however it ends."""
-        handle = (self.folder / ".lock").open("a+")
+        handle = os.fdopen(os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT | os.O_APPEND, 0o600), "a+")
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -90,9 +95,7 @@ class SandboxState:
 
     def write_info(self, info: dict[str, Any]) -> None:
         # Written whole then renamed: a client polling for the file never reads half of it.
-        tmp = self.info_path.with_name("sandbox.json.tmp")
-        tmp.write_text(json.dumps(info, indent=2) + "\n")
-        os.replace(tmp, self.info_path)
+        _write_private(self.info_path, json.dumps(info, indent=2) + "\n")
 
     # ------------------------------------------------------------ dev clock
 
@@ -103,9 +106,7 @@ class SandboxState:
             return 0
 
     def save_clock_offset(self, offset: int) -> None:
-        tmp = self.folder / "clock.json.tmp"
-        tmp.write_text(json.dumps({"offset": offset}) + "\n")
-        os.replace(tmp, self.folder / "clock.json")
+        _write_private(self.folder / "clock.json", json.dumps({"offset": offset}) + "\n")
 
     # ------------------------------------------------------------ starting afresh
 
@@ -124,8 +125,26 @@ class SandboxState:
         files = [f for f in self._state_files() if f.name not in keep and f.name != "sandbox.json"]
         if not files:
             return None
+        return self._move_to_stale(files)
+
+    def set_aside_relay_db(self, db: Path) -> Path:
+        """Move one Relay database (with its -wal and -shm files) into stale-<time>/,
+        leaving the chain where it is; returns the folder."""
+        files = [f for f in (db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm")) if f.exists()]
+        return self._move_to_stale(files)
+
+    def _move_to_stale(self, files: list[Path]) -> Path:
         target = self.folder / time.strftime("stale-%Y%m%d-%H%M%S")
-        target.mkdir(exist_ok=True)
+        target.mkdir(mode=0o700, exist_ok=True)
         for path in files:
             shutil.move(str(path), target / path.name)
         return target
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write `path` whole, owner-only (0600), through a temporary file and a rename."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)  # one left by a crash may have other permissions
+    with os.fdopen(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as handle:
+        handle.write(text)
+    os.replace(tmp, path)

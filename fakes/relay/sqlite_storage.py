@@ -3,15 +3,20 @@
 Task ids are stored as decimal text: chain ids are uint256 and SQLite integers
 stop at 2**63. One connection is shared by the threads of the sandbox's server,
 guarded by a lock; writes outside `transaction()` commit at once.
+
+The file holds what apps uploaded, so it is owner-only (0600), and so are the
+-wal and -shm files SQLite makes beside it (it gives them the database's mode).
 """
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from os import PathLike
+from pathlib import Path
 
 from harness.relay_client import RelayTaskStatus
 
@@ -58,11 +63,21 @@ CREATE TABLE IF NOT EXISTS images (
 _CURSOR_KEY = "block_cursor"
 
 
+def _make_private(path: Path) -> None:
+    """Create `path` owner-only if missing (an empty file is an empty database), and
+    take group and other access away from it and its companions if they exist."""
+    os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    for companion in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if companion.exists():
+            os.chmod(companion, 0o600)
+
+
 class SqliteStorage:
     """`Storage` in the SQLite database file at `path` (created if missing)."""
 
     def __init__(self, path: str | PathLike[str]) -> None:
         self.path = path
+        _make_private(Path(path))
         # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction
         # spans exactly the service's `with storage.transaction()` block.
         self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)

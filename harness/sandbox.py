@@ -39,6 +39,8 @@ from fakes.node import SimulatedNode
 from fakes.relay import (
     ChainSource,
     ContractChainSource,
+    RelayDatabaseDamaged,
+    RelayDatabaseError,
     RelayService,
     SqliteStorage,
     create_app,
@@ -386,7 +388,20 @@ class Sandbox(SandboxApi):
 
     def _serve_relay(self, chain: Chain, record: DeploymentRecord, source: ChainSource) -> str:
         db = self.state.relay_db(chain.chain_id, record.deployment.task.address, record.block_hash)
-        storage = SqliteStorage(db)
+        try:
+            try:
+                storage = SqliteStorage(db)
+            except RelayDatabaseDamaged as exc:
+                # Only the database goes aside, the chain stays: the Relay learns the tasks
+                # again from the chain, but what apps uploaded to it before is not served.
+                moved = self.state.set_aside_relay_db(db)
+                self.log(
+                    f"{exc}: moved it to {moved}; the Relay starts afresh from the chain (task args and images "
+                    "uploaded in earlier runs are no longer served; tasks still in flight get no args)"
+                )
+                storage = SqliteStorage(db)
+        except RelayDatabaseError as exc:
+            raise SandboxError(f"{exc} (check the permissions of {self.state.folder})") from None
         self._stack.callback(storage.close)
         cursor = storage.block_cursor()
         if cursor is not None and cursor > source.head() + 1:

@@ -18,7 +18,7 @@ from fakes.relay.images import (
 from fakes.relay.json_limits import MAX_JSON_BODY_BYTES
 from fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord, task_json
 from fakes.relay.service import SIGNATURE_WINDOW, RelayService
-from fakes.relay.sqlite_storage import SqliteStorage
+from fakes.relay.sqlite_storage import RelayDatabaseDamaged, RelayDatabaseError, SqliteStorage
 from fakes.relay.storage import MemoryStorage, Storage
 from fakes.relay.transport import FaultInjector, RunningRelay, in_process_client, serve_relay
 
@@ -35,6 +35,8 @@ __all__ = [
     "ContractChainSource",
     "FaultInjector",
     "MemoryStorage",
+    "RelayDatabaseDamaged",
+    "RelayDatabaseError",
     "RelayInternalError",
     "RelayService",
     "RelayServiceError",

@@ -22,7 +22,7 @@ from harness.relay_client import RelayTaskStatus
 
 from fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
 
-__all__ = ["SqliteStorage"]
+__all__ = ["RelayDatabaseDamaged", "RelayDatabaseError", "SqliteStorage"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (
@@ -63,6 +63,18 @@ CREATE TABLE IF NOT EXISTS images (
 _CURSOR_KEY = "block_cursor"
 
 
+_SQLITE_CORRUPT = 11  # "database disk image is malformed"
+_SQLITE_NOTADB = 26  # "file is not a database"
+
+
+class RelayDatabaseError(RuntimeError):
+    """The Relay's database cannot be used; the message names the file and says why."""
+
+
+class RelayDatabaseDamaged(RelayDatabaseError):
+    """The Relay's database file is damaged: not a database, or corrupt inside."""
+
+
 def _make_private(path: Path) -> None:
     """Create `path` owner-only if missing (an empty file is an empty database), and
     take group and other access away from it and its companions if they exist."""
@@ -77,15 +89,33 @@ class SqliteStorage:
 
     def __init__(self, path: str | PathLike[str]) -> None:
         self.path = path
-        _make_private(Path(path))
-        # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction
-        # spans exactly the service's `with storage.transaction()` block.
-        self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        try:
+            _make_private(Path(path))
+        except OSError as exc:
+            raise RelayDatabaseError(f"cannot open the Relay's database {path}: {exc}") from None
         self._lock = threading.RLock()
         self._depth = 0
-        with self._lock:
+        try:
+            # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction
+            # spans exactly the service's `with storage.transaction()` block.
+            self._db = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+        except sqlite3.Error as exc:
+            raise RelayDatabaseError(f"cannot open the Relay's database {path}: {exc}") from None
+        try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            # A damaged page may lie anywhere: look at them all now (milliseconds per
+            # MB), rather than fail on some request later.
+            problems = [row[0] for row in self._db.execute("PRAGMA quick_check(5)")]
+        except sqlite3.DatabaseError as exc:
+            self._db.close()
+            code = getattr(exc, "sqlite_errorcode", 0) & 0xFF
+            if code in (_SQLITE_CORRUPT, _SQLITE_NOTADB):
+                raise RelayDatabaseDamaged(f"the Relay's database {path} is damaged ({exc})") from None
+            raise RelayDatabaseError(f"cannot use the Relay's database {path}: {exc}") from None
+        if problems != ["ok"]:
+            self._db.close()
+            raise RelayDatabaseDamaged(f"the Relay's database {path} is damaged ({'; '.join(map(str, problems))})")
 
     # ------------------------------------------------------------ transactions
 

@@ -6,6 +6,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import httpx
+import pytest
+
+from harness.sandbox import Sandbox, SandboxError, SandboxOptions
 from harness.sandbox_state import SandboxState
 
 
@@ -46,3 +50,48 @@ def test_state_set_aside_is_owner_only(tmp_path: Path) -> None:
     moved = state.set_aside()
     assert moved is not None and _mode(moved) == 0o700
     assert (moved / "chain.jsonl").exists() and not state.journal_path.exists()
+
+
+# ---------------------------------------------------------------- a damaged Relay database
+
+
+def _sandbox(state: Path, log: list[str]) -> Sandbox:
+    options = SandboxOptions(state=state, rpc_port=0, relay_port=0, behaviours=[])
+    return Sandbox(options, log=log.append)
+
+
+@pytest.mark.parametrize("damage", ["not a database", "truncated"])
+def test_a_damaged_relay_database_is_set_aside_and_the_chain_kept(tmp_path: Path, damage: str) -> None:
+    first: list[str] = []
+    with _sandbox(tmp_path, first) as sandbox:
+        db = Path(sandbox.info["relay_db"])
+        task_address = sandbox.info["contracts"]["task"]
+    blocks = (tmp_path / "chain.jsonl").read_bytes()
+    original = db.read_bytes()
+    db.write_bytes(b"this is not SQLite " * 100 if damage == "not a database" else original[: len(original) // 2])
+    damaged = db.read_bytes()
+
+    log: list[str] = []
+    with _sandbox(tmp_path, log) as sandbox:
+        assert sandbox.info["contracts"]["task"] == task_address  # the chain was kept, not redeployed
+        assert (tmp_path / "chain.jsonl").read_bytes().startswith(blocks)
+        [line] = [line for line in log if "Relay's database" in line]
+        assert f"the Relay's database {db} is damaged" in line and "the Relay starts afresh from the chain" in line
+        [stale] = list(tmp_path.glob("stale-*"))
+        assert f"moved it to {stale}" in line
+        assert (stale / db.name).read_bytes() == damaged  # kept, for whoever wants to look
+        # The new Relay answers (a 400 for an unknown task, not a 500 of a broken database).
+        response = httpx.get(f"{sandbox.relay_url}/v1/inference_tasks/1", params={"timestamp": 1, "signature": "0x00"})
+        assert response.status_code == 400 and response.json()["data"]["field_name"] == "signature"
+        assert _mode(db) == 0o600
+
+
+def test_a_relay_database_that_cannot_be_opened_is_a_clear_error(tmp_path: Path) -> None:
+    with _sandbox(tmp_path, []) as sandbox:
+        db = Path(sandbox.info["relay_db"])
+    for path in tmp_path.glob(db.name + "*"):
+        path.unlink()
+    db.mkdir()  # something that is no file at all: not "damaged", not ours to move
+    with pytest.raises(SandboxError, match=f"cannot open the Relay's database {db}"):
+        _sandbox(tmp_path, []).start()
+    assert db.is_dir() and not list(tmp_path.glob("stale-*"))

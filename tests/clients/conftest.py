@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import shutil
@@ -229,10 +228,11 @@ def pair(chains: Pair) -> Iterator[Pair]:
 
 
 def start_sandbox(state: Path, *, anvil: bool, nodes: int) -> Sandbox:
-    options = SandboxOptions.for_tests(state, ["honest"] * nodes)
-    if anvil:
-        # As for any chain that does not announce its blocks: the nodes poll every 0.1 s.
-        options = dataclasses.replace(options, anvil=True, tick=0.1)
+    """`hydrogen-harness sandbox [--anvil] --nodes N` as a developer starts it (the command's
+    mining and clock settings), on free ports, in a fresh state folder, not persisted."""
+    options = SandboxOptions(
+        state=state, rpc_port=0, relay_port=0, anvil=anvil, behaviours=["honest"] * nodes, reset=True, persist=False
+    )
     sandbox = Sandbox(options, log=lambda line: None)
     sandbox.start()
     return sandbox

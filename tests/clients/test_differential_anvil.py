@@ -14,8 +14,10 @@ specifies) is the reference, and the test says so.
 from __future__ import annotations
 
 import json
+import re
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -249,6 +251,8 @@ def test_chain_identity(pair: Pair) -> None:
         assert ours == anvil, describe(method, [], ours, anvil)
     ours, anvil = pair.results("web3_clientVersion")
     assert isinstance(ours, str) and isinstance(anvil, str)  # ACCEPTED["client-version"]
+    ours, anvil = pair.results("eth_accounts")
+    assert ours == [] and len(anvil) == 10  # ACCEPTED["accounts"]: the sandbox holds no keys
     assert int(pair.ours.result("eth_chainId"), 16) == pair.chain_id
 
 
@@ -269,6 +273,16 @@ def test_fee_history_values(pair: Pair) -> None:
     for key in ("oldestBlock", "baseFeePerGas", "gasUsedRatio", "reward"):
         assert ours.get(key) == anvil.get(key), describe("eth_feeHistory", params, ours, anvil)
     assert ours["reward"][-1] == ["0x7", "0x7", "0x7"]  # each of the last blocks paid a 7 wei tip
+
+
+def test_fee_history_edges_as_geth(pair: Pair) -> None:
+    """ACCEPTED["fee-history-edges"]: geth's answers, where anvil is more lenient."""
+    ours, anvil = pair.both("eth_feeHistory", "0x2", "latest", [75, 25])
+    assert "error" in ours and "result" in anvil, describe("eth_feeHistory", ["0x2", "latest", [75, 25]], ours, anvil)
+    ours, anvil = pair.both("eth_feeHistory", "0x0", "latest", [])
+    assert ours["result"]["baseFeePerGas"] == [] and ours["result"]["gasUsedRatio"] == []
+    ours, anvil = pair.both("eth_feeHistory", "0x1", "latest", [])
+    assert "reward" not in ours["result"] and anvil["result"]["reward"] == []
 
 
 def test_fee_history_has_the_blob_fields(pair: Pair) -> None:
@@ -495,6 +509,21 @@ def test_gas_below_intrinsic_is_reported_in_geths_words(pair: Pair) -> None:
     if "intrinsic gas too" not in error_of(ours, "call")["message"] or ours["error"]["code"] != -32000:
         problems.append(describe("eth_call", [request, "latest"], ours, anvil))
     assert problems == [], "\n".join(problems)
+
+
+def test_errors_where_ours_follows_geth(pair: Pair) -> None:
+    """ACCEPTED["error-codes-geth"]: geth's codes and words where anvil answers otherwise."""
+    unknown_selector = {"from": pair.user.address, "to": pair.deployment.task.address, "data": "0xdeadbeef"}
+    ours, anvil = pair.both("eth_call", unknown_selector, "latest")
+    assert error_of(ours, "empty revert") == {"code": -32000, "message": "execution reverted"}
+    assert error_of(anvil, "empty revert")["code"] == 3
+    ours, anvil = pair.both("eth_call", unknown_selector, "0xffffff")
+    assert error_of(ours, "past the head") == {"code": -32000, "message": "header not found"}
+    assert "error" in anvil
+    ours, anvil = pair.both("eth_sendRawTransaction", "0x1234")
+    assert error_of(ours, "undecodable")["code"] == -32000 and "error" in anvil
+    ours, anvil = pair.both("evm_setNextBlockTimestamp", "0x1")
+    assert error_of(ours, "past timestamp")["code"] == -32000 and "error" in anvil
 
 
 def test_estimate_without_funds_uses_geths_words(pair: Pair) -> None:
@@ -874,3 +903,11 @@ def test_a_snapshot_is_used_up_by_its_revert(pair: Pair) -> None:
     again = [e.answer("evm_revert", s) for e, s in zip(pair.endpoints, snapshots)]
     assert again[1]["result"] is False
     assert again[0].get("result") is False, describe("evm_revert", [snapshots[0]], again[0], again[1])
+
+
+def test_readme_lists_every_accepted_difference() -> None:
+    """README's "JSON-RPC fidelity" section repeats ACCEPTED, key by key, and no more."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## JSON-RPC fidelity", 1)[1].split("\n## ", 1)[0]
+    listed = re.findall(r"^- \*\*([a-z0-9-]+)\*\*:", section, flags=re.MULTILINE)
+    assert sorted(listed) == sorted(ACCEPTED)

@@ -24,6 +24,7 @@ class LogRecord(NamedTuple):
     transaction_hash: bytes
     transaction_index: int
     log_index: int  # block-wide, as eth_getLogs numbers them
+    block_timestamp: int
 
 
 class BlockLogIndex:
@@ -53,6 +54,7 @@ class BlockLogIndex:
                     transaction_hash=tx.hash,
                     transaction_index=tx_index,
                     log_index=len(logs),
+                    block_timestamp=int(block.header.timestamp),
                 )
                 logs.append(self._shape(record))
         self._blocks[block_hash] = logs

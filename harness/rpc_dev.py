@@ -95,7 +95,7 @@ class DevMethods:
     def _snapshot(self, params: list[Any]) -> str:
         expect_params(params, 0)
         snapshot_id = self.chain.snapshot()
-        self._clock_at[snapshot_id] = (self.clock.offset, self.clock.increased)
+        self._clock_at[snapshot_id] = (self.clock.offset, self.clock.increased)  # oldest first
         return quantity(snapshot_id)
 
     def _revert(self, params: list[Any]) -> bool:
@@ -103,13 +103,18 @@ class DevMethods:
         try:
             # Chain.revert also forgets the nonces it cached for in-process senders.
             snapshot_id = parse_quantity(raw, "snapshot id")
+            if snapshot_id not in self._clock_at:
+                return False  # never taken here, or used up by an earlier revert
             self.chain.revert(snapshot_id)
         except SnapshotNotFound:
             return False
         self.miner.clear()  # pending transactions were applied on the abandoned head
-        # Time moved by evm_increaseTime since the snapshot goes back too, as on anvil.
-        if snapshot_id in self._clock_at:
-            self.clock.offset, self.clock.increased = self._clock_at[snapshot_id]
+        # Time moved by evm_increaseTime since the snapshot goes back too, as on anvil;
+        # and as on anvil the snapshot is used up, with every later one.
+        self.clock.offset, self.clock.increased = self._clock_at[snapshot_id]
+        taken = list(self._clock_at)
+        for later in taken[taken.index(snapshot_id):]:
+            del self._clock_at[later]
         self.backend.refresh()
         return True
 

@@ -81,7 +81,7 @@ def transaction_refused(exc: Exception) -> RpcError:
         expected, got = int(nonce.group(1)), int(nonce.group(2))
         word = "low" if got < expected else "high"
         return RpcError(SERVER_ERROR, f"nonce too {word}: next nonce {expected}, tx nonce {got}")
-    if "cannot afford" in text:
+    if "cannot afford" in text or "not have enough balance" in text:
         return RpcError(SERVER_ERROR, f"insufficient funds for gas * price + value: {text}")
     if "base fee" in text:
         return RpcError(SERVER_ERROR, f"max fee per gas less than block base fee: {text}")

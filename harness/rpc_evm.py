@@ -38,6 +38,8 @@ class CallOutcome:
 
     output: bytes = b""
     gas_consumed: int = 0  # gas spent before the refund: what the limit must cover
+    gas_used: int = 0  # after the refund, as a receipt says
+    accessed: tuple[tuple[bytes, tuple[int, ...]], ...] = ()  # with record_access: addresses and slots, in order
     reverted: bool = False
     revert_data: bytes = b""
     reason: str | None = None
@@ -76,6 +78,7 @@ def _tester_log(log: LogRecord) -> dict[str, Any]:
         "transaction_hash": log.transaction_hash,
         "transaction_index": log.transaction_index,
         "log_index": log.log_index,
+        "block_timestamp": log.block_timestamp,
     }
 
 
@@ -133,12 +136,16 @@ class EvmReader:
 
     # ------------------------------------------------------------ calls
 
-    def execute_call(self, fields: Mapping[str, Any], header: BlockHeaderAPI, priced: bool) -> CallOutcome:
+    def execute_call(
+        self, fields: Mapping[str, Any], header: BlockHeaderAPI, priced: bool, record_access: bool = False
+    ) -> CallOutcome:
         """Run a call on the state after `header`'s block, in that block's context.
 
         `fields` uses eth-tester's keys (from, to, data, gas, value, gas_price,
-        max_fee_per_gas, max_priority_fee_per_gas, nonce). Raises py-evm's
+        max_fee_per_gas, max_priority_fee_per_gas, nonce, access_list). Raises py-evm's
         ValidationError for a call the sender cannot pay for (priced calls only).
+        With `record_access`, the outcome lists every address and storage slot the
+        call warmed (EIP-2929), for eth_createAccessList.
         """
         if not priced:
             header = header.copy(base_fee_per_gas=0)
@@ -150,7 +157,11 @@ class EvmReader:
         gas = min(int(fields.get("gas", header.gas_limit)), header.gas_limit)
         nonce = int(fields.get("nonce", state.get_nonce(sender)))
         value = int(fields.get("value", 0))
-        if "max_fee_per_gas" in fields or "max_priority_fee_per_gas" in fields:
+        access_list = tuple(
+            (to_canonical_address(entry["address"]), tuple(int(key, 16) for key in entry["storage_keys"]))
+            for entry in fields.get("access_list", ())
+        )
+        if "max_fee_per_gas" in fields or "max_priority_fee_per_gas" in fields or access_list:
             tip = int(fields.get("max_priority_fee_per_gas", 0))
             max_fee = int(fields.get("max_fee_per_gas", 2 * (header.base_fee_per_gas or 0) + tip))
             unsigned = vm.get_transaction_builder().new_unsigned_dynamic_fee_transaction(
@@ -162,24 +173,55 @@ class EvmReader:
                 to=to,
                 value=value,
                 data=payload,
-                access_list=(),
+                access_list=access_list,
             )
         else:
             unsigned = vm.create_unsigned_transaction(
                 nonce=nonce, gas_price=int(fields.get("gas_price", 0)), gas=gas, to=to, value=value, data=payload
             )
+        if gas < unsigned.intrinsic_gas:
+            return CallOutcome(error=f"intrinsic gas too low: have {gas}, want {unsigned.intrinsic_gas}")
+        accessed = _record_access(state) if record_access else None
         snapshot = state.snapshot()
         try:
             computation: ComputationAPI = state.apply_transaction(SpoofTransaction(unsigned, from_=sender))
         finally:
             state.revert(snapshot)
         if computation.is_success:
-            return CallOutcome(output=bytes(computation.output), gas_consumed=gas - computation.get_gas_remaining())
+            consumed = gas - computation.get_gas_remaining()
+            return CallOutcome(
+                output=bytes(computation.output),
+                gas_consumed=consumed,
+                gas_used=consumed - min(computation.get_gas_refund(), consumed // 5),
+                accessed=tuple((a, tuple(slots)) for a, slots in accessed.items()) if accessed is not None else (),
+            )
         error = computation.error
         if isinstance(error, Revert):
             raw = bytes(error.args[0]) if error.args and isinstance(error.args[0], (bytes, bytearray)) else b""
             return CallOutcome(reverted=True, revert_data=raw, reason=revert_reason(raw))
         return CallOutcome(error=_vm_error_text(error))
+
+
+def _record_access(state: Any) -> dict[bytes, list[int]]:
+    """Note every address and slot `state` marks warm from now on (this state object only:
+    each call builds its own)."""
+    accounts = state._account_db
+    touched: dict[bytes, list[int]] = {}
+    mark_address, mark_slot = accounts.mark_address_warm, accounts.mark_storage_warm
+
+    def address_warm(address: bytes) -> None:
+        touched.setdefault(bytes(address), [])
+        mark_address(address)
+
+    def slot_warm(address: bytes, slot: int) -> None:
+        slots = touched.setdefault(bytes(address), [])
+        if slot not in slots:
+            slots.append(slot)
+        mark_slot(address, slot)
+
+    accounts.mark_address_warm = address_warm
+    accounts.mark_storage_warm = slot_warm
+    return touched
 
 
 def _vm_error_text(error: VMError) -> str:

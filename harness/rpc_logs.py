@@ -1,8 +1,8 @@
 """eth_getLogs and the filter methods, read straight from py-evm's receipts.
 
-Ranges follow geth: a bound beyond the head is clamped to it (a node polling
-from its cursor gets `[]`, not an error), an explicit `fromBlock` after an
-explicit `toBlock` is an error, `blockHash` selects one block. A log filter's
+Ranges follow anvil and execution-apis: a bound beyond the head is an error
+(-32602), an explicit `fromBlock` after an explicit `toBlock` is an error,
+`blockHash` selects one block. A log filter's
 changes are the matching logs of every block mined since the last poll (or
 since it was installed), within its `fromBlock`/`toBlock` when those are
 numbers, in order, each once; `eth_getFilterLogs` reads its whole range. After
@@ -21,7 +21,7 @@ from typing import Any
 from eth_utils import to_canonical_address
 
 from harness.chain_feed import ChainFeed
-from harness.rpc_errors import SERVER_ERROR, RpcError, expect_params
+from harness.rpc_errors import INVALID_PARAMS, SERVER_ERROR, RpcError, expect_params
 from harness.rpc_evm import EvmReader, LogQuery
 from harness.rpc_wire import (
     FilterRequest,
@@ -126,7 +126,17 @@ class LogMethods:
 
     def _logs(self, params: list[Any]) -> list[dict[str, Any]]:
         (raw,) = expect_params(params, 1)
-        return self._read(self._query(parse_filter(raw)))
+        request = parse_filter(raw)
+        self._within_head(request)
+        return self._read(self._query(request))
+
+    def _within_head(self, request: FilterRequest) -> None:
+        """A range with a bound past the head is refused (-32602), as anvil refuses it and
+        execution-apis' tests expect; a client pages up to the head it has read."""
+        head = self._head()
+        for bound in (request.from_block, request.to_block):
+            if isinstance(bound, int) and bound > head:
+                raise RpcError(INVALID_PARAMS, f"block range extends beyond current head block: {bound} > {head}")
 
     def _add(self, item: _Filter) -> str:
         self._expire()
@@ -186,6 +196,7 @@ class LogMethods:
         item = self._filter(raw)
         if not isinstance(item, _LogFilter):
             raise RpcError(SERVER_ERROR, "filter not found")
+        self._within_head(item.request)
         return self._read(self._query(item.request))
 
     def _uninstall_filter(self, params: list[Any]) -> bool:

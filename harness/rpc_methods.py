@@ -66,10 +66,21 @@ from harness.rpc_wire import (
 __all__ = ["CLIENT_VERSION", "EthRpc"]
 
 CLIENT_VERSION = "hydrogen-harness/v0.1.0/python/eth-tester"
+MAX_BLOB_GAS = 9 * 131_072  # Prague: 9 blobs of 128 KiB a block
 GAS_PRICE = 1  # wei: the chain's base fee, which stays at 1 wei (see harness.backends)
 _REVERT_METHODS = ("evm_revert", "anvil_revert")
 # The miner takes the chain lock itself and waits for the block without holding it.
 _SELF_LOCKING = SELF_LOCKING | {"eth_sendRawTransaction"}
+
+
+def _constant(value: Any) -> Callable[[list[Any]], Any]:
+    """A method of no params answering `value` (extra params refused, as geth refuses them)."""
+
+    def answer(params: list[Any]) -> Any:
+        expect_params(params, 0)
+        return value
+
+    return answer
 
 
 def _percentiles(raw: Any) -> list[float]:
@@ -114,24 +125,24 @@ class EthRpc:
         self.feed = miner.feed  # new blocks and pending transactions, for subscribers
         self._handlers: dict[str, Callable[[list[Any]], Any]] = {
             # node identity
-            "web3_clientVersion": lambda p: CLIENT_VERSION,
+            "web3_clientVersion": _constant(CLIENT_VERSION),
             "web3_sha3": lambda p: data(keccak(hexstr=parse_data(expect_params(p, 1)[0]))),
-            "net_version": lambda p: str(self.chain.chain_id),
-            "net_listening": lambda p: True,
-            "net_peerCount": lambda p: "0x0",
-            "eth_chainId": lambda p: quantity(self.chain.chain_id),
-            "eth_syncing": lambda p: False,
-            "eth_mining": lambda p: False,
-            "eth_hashrate": lambda p: "0x0",
-            "eth_coinbase": lambda p: "0x" + "00" * 20,
-            "eth_accounts": lambda p: [],
+            "net_version": _constant(str(self.chain.chain_id)),
+            "net_listening": _constant(True),
+            "net_peerCount": _constant("0x0"),
+            "eth_chainId": _constant(quantity(self.chain.chain_id)),
+            "eth_syncing": _constant(False),
+            "eth_mining": _constant(False),
+            "eth_hashrate": _constant("0x0"),
+            "eth_coinbase": _constant("0x" + "00" * 20),
+            "eth_accounts": _constant([]),
             # fees
-            "eth_gasPrice": lambda p: quantity(GAS_PRICE),
-            "eth_maxPriorityFeePerGas": lambda p: quantity(0),
-            "eth_blobBaseFee": lambda p: quantity(1),
+            "eth_gasPrice": _constant(quantity(GAS_PRICE)),
+            "eth_maxPriorityFeePerGas": _constant(quantity(0)),
+            "eth_blobBaseFee": _constant(quantity(1)),
             "eth_feeHistory": self._fee_history,
             # blocks
-            "eth_blockNumber": lambda p: quantity(self.evm.head().block_number),
+            "eth_blockNumber": lambda p: (expect_params(p, 0), quantity(self.evm.head().block_number))[1],
             "eth_getBlockByNumber": self._block_by_number,
             "eth_getBlockByHash": self._block_by_hash,
             "eth_getBlockTransactionCountByNumber": self._tx_count_by_number,
@@ -153,6 +164,7 @@ class EthRpc:
             "eth_getTransactionReceipt": self._receipt,
             "eth_call": self._call,
             "eth_estimateGas": self._estimate_gas,
+            "eth_createAccessList": self._create_access_list,
             # the pool
             "txpool_status": self._txpool_status,
             "txpool_content": self._txpool_content,
@@ -225,16 +237,26 @@ class EthRpc:
 
     # ------------------------------------------------------------ blocks
 
+    def _full(self, block: dict[str, Any]) -> dict[str, Any]:
+        """The block with its transactions as objects, each read by hash (eth-tester's own
+        full blocks fail its validation for typed transactions). In the pending block they
+        carry its number and their index, as geth and anvil give them."""
+        txs = [self.tester.get_transaction_by_hash(h) for h in block["transactions"]]
+        if block.get("hash") is None or any(tx.get("block_number") is None for tx in txs):
+            txs = [{**tx, "block_number": block["number"], "transaction_index": i} for i, tx in enumerate(txs)]
+        return {**block, "transactions": txs}
+
     def _block_at(self, number: int, full: bool) -> dict[str, Any]:
-        block = self.tester.get_block_by_number(number, full)
+        block = self.tester.get_block_by_number(number, False)
         header = self.evm.header(number)
-        return block_to_wire(block, extra_data=header.extra_data if header is not None else None)
+        return block_to_wire(self._full(block) if full else block, extra_data=header.extra_data if header is not None else None)
 
     def _block_by_number(self, params: list[Any]) -> dict[str, Any] | None:
-        raw, full = expect_params(params, 1, 1)
-        full = parse_bool(full, "full transactions") if full is not None else False
+        raw, full = expect_params(params, 2)
+        full = parse_bool(full, "full transactions")
         if parse_block_id(raw) == "pending":
-            block = self.tester.get_block_by_number("pending", full)
+            block = self.tester.get_block_by_number("pending", False)
+            block = self._full(block) if full else block
             return block_to_wire(block, extra_data=self.evm.pending_header().extra_data, pending=True)
         try:
             number = self._number(raw)
@@ -243,11 +265,12 @@ class EthRpc:
         return self._block_at(number, full)
 
     def _block_by_hash(self, params: list[Any]) -> dict[str, Any] | None:
-        raw, full = expect_params(params, 1, 1)
+        raw, full = expect_params(params, 2)
+        full = parse_bool(full, "full transactions")
         number = self.evm.canonical_number(bytes.fromhex(parse_hash(raw, "block hash")[2:]))
         if number is None:
             return None
-        return self._block_at(number, parse_bool(full, "full transactions") if full is not None else False)
+        return self._block_at(number, full)
 
     def _tx_count_by_number(self, params: list[Any]) -> str | None:
         block = self._block_by_number([expect_params(params, 1)[0], False])
@@ -264,7 +287,13 @@ class EthRpc:
         except RpcError:
             return None
         hashes = self.tester.get_block_by_number(number, False)["transactions"]
-        return [receipt_to_wire(self.tester.get_transaction_receipt(h)) for h in hashes]
+        return [self._wire_receipt(self.tester.get_transaction_receipt(h)) for h in hashes]
+
+    def _wire_receipt(self, receipt: dict[str, Any]) -> dict[str, Any]:
+        """A receipt whose logs carry block-wide indexes and the block's time, as geth's."""
+        tx_hash = bytes.fromhex(str(receipt["transaction_hash"])[2:])
+        logs = [log for log in self.evm.block_logs(int(receipt["block_number"])) if log["transaction_hash"] == tx_hash]
+        return receipt_to_wire(receipt, logs)
 
     def _fee_history(self, params: list[Any]) -> dict[str, Any]:
         count_raw, newest_raw, percentiles_raw = expect_params(params, 2, 1)
@@ -273,7 +302,7 @@ class EthRpc:
         percentiles = _percentiles(percentiles_raw)
         count = min(count, 1024, newest + 1)
         if count == 0:
-            return {"oldestBlock": quantity(0), "baseFeePerGas": [], "gasUsedRatio": []}
+            return {"oldestBlock": quantity(0), "baseFeePerGas": [], "gasUsedRatio": [], "baseFeePerBlobGas": [], "blobGasUsedRatio": []}
         oldest = newest - count + 1
         headers = [h for n in range(oldest, newest + 1) if (h := self.evm.header(n)) is not None]
         assert len(headers) == count  # _number keeps newest at or below the head
@@ -282,6 +311,10 @@ class EthRpc:
             "oldestBlock": quantity(oldest),
             "baseFeePerGas": [quantity(h.base_fee_per_gas or 0) for h in headers] + [quantity(following.base_fee_per_gas or 0)],
             "gasUsedRatio": [h.gas_used / h.gas_limit for h in headers],
+            # Cancun's blob fields, as geth gives them: blobs never come here, so the blob
+            # base fee stays at its minimum of 1 wei.
+            "baseFeePerBlobGas": [quantity(1)] * (count + 1),
+            "blobGasUsedRatio": [(getattr(h, "blob_gas_used", 0) or 0) / MAX_BLOB_GAS for h in headers],
         }
         if percentiles:
             history["reward"] = [self._rewards(h.block_number, h.base_fee_per_gas or 0, percentiles) for h in headers]
@@ -311,22 +344,22 @@ class EthRpc:
     # ------------------------------------------------------------ state
 
     def _balance(self, params: list[Any]) -> str:
-        address, block = expect_params(params, 1, 1)
+        address, block = expect_params(params, 2)
         return quantity(self.tester.get_balance(self._address(address), self._state_block(block)))
 
     def _code(self, params: list[Any]) -> str:
-        address, block = expect_params(params, 1, 1)
+        address, block = expect_params(params, 2)
         return data(self.tester.get_code(self._address(address), self._state_block(block)))
 
     def _storage(self, params: list[Any]) -> str:
-        address, slot, block = expect_params(params, 2, 1)
+        address, slot, block = expect_params(params, 3)
         position = parse_quantity(slot, "storage slot") if not (isinstance(slot, str) and len(slot) == 66) else int(slot, 16)
         value = self.tester.get_storage_at(self._address(address), "0x" + position.to_bytes(32, "big").hex(), self._state_block(block))
         as_int = value if isinstance(value, int) else int(str(value), 16)
         return data(as_int.to_bytes(32, "big"))
 
     def _nonce(self, params: list[Any]) -> str:
-        address, block = expect_params(params, 1, 1)
+        address, block = expect_params(params, 2)
         return quantity(self.tester.get_nonce(self._address(address), self._state_block(block)))
 
     @staticmethod
@@ -379,7 +412,7 @@ class EthRpc:
         if self.miner.is_unmined(parse_hash(raw, "transaction hash")):
             return None  # eth-tester would describe it from the pending block
         try:
-            return receipt_to_wire(self.tester.get_transaction_receipt(parse_hash(raw, "transaction hash")))
+            return self._wire_receipt(self.tester.get_transaction_receipt(parse_hash(raw, "transaction hash")))
         except TransactionNotFound:
             return None
 
@@ -397,8 +430,9 @@ class EthRpc:
             raise RpcError(INVALID_PARAMS, "state overrides are not supported by the sandbox")
         request = parse_call(tx)
         header = self._context(block, "latest")
+        fields = {k: v for k, v in request.fields.items() if k != "nonce"}  # geth skips nonce checks in calls
         try:
-            outcome = self.evm.execute_call(request.fields, header, priced=request.fees_given)
+            outcome = self.evm.execute_call(fields, header, priced=request.fees_given)
         except (EvmValidationError, TesterValidationError) as exc:
             raise transaction_refused(exc) from None
         if outcome.reverted:
@@ -412,19 +446,16 @@ class EthRpc:
         the next block's number, parent hash, time and prevrandao, after what is pending."""
         tx, block = expect_params(params, 1, 1)
         request = parse_call(tx)
-        fields = {k: v for k, v in request.fields.items() if k != "chain_id"}
+        fields = {k: v for k, v in request.fields.items() if k not in ("chain_id", "nonce")}
         header = self._context(block, "pending")
         cap = min(int(fields.get("gas", header.gas_limit)), header.gas_limit)
-        if request.fees_given:
-            price = max(int(fields.get(k, 0)) for k in ("gas_price", "max_fee_per_gas"))
-            if price:
-                balance = int(self.backend.pyevm.chain.get_vm(at_header=header).state.get_balance(
-                    bytes.fromhex(request.sender[2:])
-                ))
-                available = balance - int(fields.get("value", 0))
-                if available < 0:
-                    raise RpcError(SERVER_ERROR, "insufficient funds for transfer")
-                cap = min(cap, available // price)
+        balance = int(self.backend.pyevm.chain.get_vm(at_header=header).state.get_balance(bytes.fromhex(request.sender[2:])))
+        available = balance - int(fields.get("value", 0))
+        if available < 0:
+            raise RpcError(SERVER_ERROR, "insufficient funds for transfer")
+        price = max(int(fields.get(k, 0)) for k in ("gas_price", "max_fee_per_gas"))
+        if request.fees_given and price:
+            cap = min(cap, available // price)  # what the sender can pay for, as geth caps it
 
         def run(gas: int) -> CallOutcome:
             try:
@@ -433,6 +464,37 @@ class EthRpc:
                 raise transaction_refused(exc) from None
 
         return quantity(estimate_gas(run, cap))
+
+    def _create_access_list(self, params: list[Any]) -> dict[str, Any]:
+        """The addresses and slots the call touches, but for those every transaction warms
+        anyway (sender, recipient, precompiles, coinbase), and the gas it uses with them,
+        as geth's; by default in the pending block's context."""
+        tx, block = expect_params(params, 1, 1)
+        request = parse_call(tx)
+        fields = {k: v for k, v in request.fields.items() if k not in ("chain_id", "nonce")}
+        header = self._context(block, "pending")
+        try:
+            first = self.evm.execute_call(fields, header, priced=request.fees_given, record_access=True)
+        except (EvmValidationError, TesterValidationError) as exc:
+            raise transaction_refused(exc) from None
+        if first.reverted:
+            raise revert_error(first.revert_data)
+        if first.error is not None:
+            raise RpcError(SERVER_ERROR, first.error)
+        warm_anyway = {bytes.fromhex(request.sender[2:]), bytes(header.coinbase), *(i.to_bytes(20, "big") for i in range(1, 0x12))}
+        if fields.get("to"):
+            warm_anyway.add(bytes.fromhex(str(fields["to"])[2:]))
+        entries = [
+            {"address": data(address), "storageKeys": [data(slot.to_bytes(32, "big")) for slot in slots]}
+            for address, slots in first.accessed
+            if address not in warm_anyway or slots
+        ]
+        listed = [{"address": e["address"], "storage_keys": tuple(e["storageKeys"])} for e in entries]
+        try:
+            second = self.evm.execute_call({**fields, "access_list": listed}, header, priced=request.fees_given)
+        except (EvmValidationError, TesterValidationError) as exc:
+            raise transaction_refused(exc) from None
+        return {"accessList": entries, "gasUsed": quantity(second.gas_used or first.gas_used)}
 
     # ------------------------------------------------------------ the pool
 

@@ -39,6 +39,7 @@ __all__ = [
 ]
 
 BLOCK_TAGS = frozenset({"latest", "earliest", "pending", "safe", "finalized"})
+MAX_TOPICS = 4  # LOG0..LOG4
 
 
 class WireError(ValueError):
@@ -159,7 +160,7 @@ def pool_transaction_to_wire(evm: Any, tx_hash: str, sender: str) -> dict[str, A
 
 
 def log_to_wire(log: Mapping[str, Any]) -> dict[str, Any]:
-    return {
+    out = {
         "address": _address(log["address"]),
         "topics": [data(topic) for topic in log["topics"]],
         "data": data(log["data"]),
@@ -170,6 +171,9 @@ def log_to_wire(log: Mapping[str, Any]) -> dict[str, Any]:
         "logIndex": _value("log_index", log.get("log_index")),
         "removed": False,
     }
+    if log.get("block_timestamp") is not None:  # execution-apis#639: geth 1.16, anvil
+        out["blockTimestamp"] = quantity(log["block_timestamp"])
+    return out
 
 
 def _bloom(logs: Sequence[Mapping[str, Any]]) -> str:
@@ -181,9 +185,12 @@ def _bloom(logs: Sequence[Mapping[str, Any]]) -> str:
     return data(int(bloom).to_bytes(256, "big"))
 
 
-def receipt_to_wire(receipt: Mapping[str, Any]) -> dict[str, Any]:
-    """An eth-tester receipt as geth returns it (with the logs bloom geth clients require)."""
-    logs = list(receipt.get("logs") or ())
+def receipt_to_wire(receipt: Mapping[str, Any], logs: Sequence[Mapping[str, Any]] | None = None) -> dict[str, Any]:
+    """An eth-tester receipt as geth returns it (with the logs bloom geth clients require).
+
+    eth-tester numbers a receipt's logs from 0 in each transaction; pass the block's own
+    records of this transaction's logs as `logs` for block-wide indexes, as geth gives."""
+    logs = list(logs if logs is not None else receipt.get("logs") or ())
     out: dict[str, Any] = {
         "transactionHash": data(receipt["transaction_hash"]),
         "transactionIndex": quantity(receipt["transaction_index"]),
@@ -403,7 +410,9 @@ def parse_filter(value: Any) -> FilterRequest:
         raise WireError(f"address must be an address or a list of them, got {address!r}")
     topics = value.get("topics")
     if topics is not None and not isinstance(topics, list):
-        raise WireError(f"topics must be a list, got {topics!r}")
+        raise WireError(f"topics must be a list, got {topics!r}"[:200])
+    if topics is not None and len(topics) > MAX_TOPICS:
+        raise WireError(f"exceed max topics: {len(topics)} given, a log has at most {MAX_TOPICS}")
     block_hash = value.get("blockHash")
     if block_hash is not None and (value.get("fromBlock") is not None or value.get("toBlock") is not None):
         raise WireError("blockHash cannot be combined with fromBlock or toBlock")

@@ -403,15 +403,15 @@ class Sandbox(SandboxApi):
         except RelayDatabaseError as exc:
             raise SandboxError(f"{exc} (check the permissions of {self.state.folder})") from None
         self._stack.callback(storage.close)
-        cursor = storage.block_cursor()
-        if cursor is not None and cursor > source.head() + 1:
-            # The chain lost blocks the Relay had read (the sandbox was killed before
-            # its journal caught up): what the Relay knows may not exist any more.
-            storage.reset()
-            self.log(f"the Relay's database was ahead of the chain (block {cursor - 1}): it starts afresh")
         self._relay = RelayService(
             source, storage, clock=lambda: int(time.time()), lock=self._lock, start_block=record.block
         )
+        # The chain may have lost blocks the Relay had read (a sandbox killed before its
+        # journal had them), or have others at those heights: compared by block hash,
+        # only what came from blocks no longer on the chain is undone, and said.
+        rollback = self._relay.resume()
+        if rollback is not None:
+            self.log(rollback.describe())
         return self._listen(create_app(self._relay), self.options.relay_port, "Relay", "--relay-port")
 
     def _serve_rpc(self, chain: Chain) -> str:
@@ -540,7 +540,10 @@ class Sandbox(SandboxApi):
             return (
                 f"the chain is journaled to {folder / 'chain.jsonl'} and rebuilt on the next start, so contracts, "
                 f"balances, tasks and the Relay's uploads ({folder}/relay-*.sqlite) carry over; tasks in flight "
-                "at shutdown are not resumed (a node cancels them after their deadline). --reset starts afresh."
+                "at shutdown are not resumed (a node cancels them after their deadline). If the chain comes back "
+                "without blocks the Relay had read, the Relay drops only what came from them (and logs it); a damaged "
+                "Relay database is moved to stale-<time>/ and the Relay starts afresh from the chain, without the "
+                "uploads of earlier runs. --reset starts afresh."
             )
         if mode == "anvil":
             return (

@@ -7,7 +7,7 @@
 from fakes.relay.app import create_app
 from fakes.relay.chain_source import ChainSource, ContractChainSource
 from fakes.relay.errors import RelayInternalError, RelayServiceError, RelayValidationError
-from fakes.relay.follower import ChainFollower
+from fakes.relay.follower import ChainFollower, Rollback
 from fakes.relay.images import (
     MAX_IMAGE_BYTES,
     MAX_IMAGE_PIXELS,
@@ -41,6 +41,7 @@ __all__ = [
     "RelayService",
     "RelayServiceError",
     "RelayValidationError",
+    "Rollback",
     "RowKind",
     "RunningRelay",
     "SelectedNodeRecord",

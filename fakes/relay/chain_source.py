@@ -8,8 +8,11 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from web3.exceptions import BlockNotFound
+
 from harness.contracts import TaskContract
 from harness.events import TaskEvent
+from harness.revm_backend import RevmBackend
 
 __all__ = ["ChainSource", "ContractChainSource"]
 
@@ -21,6 +24,11 @@ class ChainSource(Protocol):
 
     def events(self, from_block: int, to_block: int) -> list[TaskEvent]:
         """The Task contract's events in blocks [from_block, to_block], in chain order."""
+        ...
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block `number` of the chain as it is now; None if the chain has
+        no such block, or keeps no block hashes at all."""
         ...
 
 
@@ -35,3 +43,12 @@ class ContractChainSource:
 
     def events(self, from_block: int, to_block: int) -> list[TaskEvent]:
         return self.task.events_between(from_block, to_block)
+
+    def block_hash(self, number: int) -> bytes | None:
+        chain = self.task.chain
+        if isinstance(chain.backend, RevmBackend) or number < 0:
+            return None  # revm runs transactions without blocks, so without hashes
+        try:
+            return bytes(chain.w3.eth.get_block(number)["hash"])
+        except BlockNotFound:
+            return None

@@ -53,6 +53,12 @@ class TaskRecord:
     task_args: str = ""
     selected_nodes: tuple[SelectedNodeRecord, ...] = field(default=())
     image_count: int = 0
+    # The blocks of the events this record came from (None: not seen, or stored by
+    # a Relay older than these fields), so that when the chain loses blocks the
+    # Relay had read, it can undo exactly what they brought (`ChainFollower.resume`).
+    created_block: int | None = None
+    success_block: int | None = None
+    aborted_block: int | None = None
 
     @property
     def result_node(self) -> SelectedNodeRecord | None:

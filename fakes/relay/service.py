@@ -36,7 +36,7 @@ from harness.task_args import TaskArgsError, parse_task_args, task_hash
 
 from fakes.relay.chain_source import ChainSource
 from fakes.relay.errors import RelayValidationError
-from fakes.relay.follower import ChainFollower
+from fakes.relay.follower import ChainFollower, Rollback
 from fakes.relay.images import check_result_images
 from fakes.relay.json_limits import too_deep
 from fakes.relay.records import TaskRecord
@@ -179,6 +179,12 @@ class RelayService:
         """The stored record of a task, unsigned (for tests and the sandbox's views)."""
         with self._mutex:
             return self.storage.get_task(task_id)
+
+    def resume(self) -> Rollback | None:
+        """After a restart on a kept storage: undo what came from blocks the chain no
+        longer has, if any (see `ChainFollower.resume`); returns what was undone."""
+        with self._mutex:
+            return self.follower.resume()
 
     def reset(self) -> None:
         """Forget every task, image and the cursor (e.g. after the chain was reverted)."""

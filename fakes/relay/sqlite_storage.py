@@ -39,7 +39,10 @@ CREATE TABLE IF NOT EXISTS tasks (
     created_at INTEGER NOT NULL,
     updated_at INTEGER NOT NULL,
     task_args TEXT NOT NULL,
-    image_count INTEGER NOT NULL
+    image_count INTEGER NOT NULL,
+    created_block INTEGER,
+    success_block INTEGER,
+    aborted_block INTEGER
 );
 CREATE TABLE IF NOT EXISTS selected_nodes (
     row_id INTEGER PRIMARY KEY,
@@ -58,9 +61,24 @@ CREATE TABLE IF NOT EXISTS images (
     data BLOB NOT NULL,
     PRIMARY KEY (task_id, idx)
 );
+CREATE TABLE IF NOT EXISTS cursor (
+    id INTEGER PRIMARY KEY CHECK (id = 0),
+    next_block INTEGER NOT NULL,
+    last_hash BLOB
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    number INTEGER PRIMARY KEY,
+    hash BLOB NOT NULL
+);
 """
 
-_CURSOR_KEY = "block_cursor"
+# Columns added since the first databases were written, and their type.
+_ADDED_TASK_COLUMNS = {"created_block": "INTEGER", "success_block": "INTEGER", "aborted_block": "INTEGER"}
+_LEGACY_CURSOR_KEY = "block_cursor"  # where the first databases kept the cursor (in meta)
+_TASK_COLUMNS = (
+    "row_id, creator, task_hash, data_hash, status, created_at, updated_at, task_args, image_count,"
+    " created_block, success_block, aborted_block"
+)
 
 
 _SQLITE_CORRUPT = 11  # "database disk image is malformed"
@@ -104,6 +122,7 @@ class SqliteStorage:
         try:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.executescript(_SCHEMA)
+            self._upgrade()
             # A damaged page may lie anywhere: look at them all now (milliseconds per
             # MB), rather than fail on some request later.
             problems = [row[0] for row in self._db.execute("PRAGMA quick_check(5)")]
@@ -116,6 +135,19 @@ class SqliteStorage:
         if problems != ["ok"]:
             self._db.close()
             raise RelayDatabaseDamaged(f"the Relay's database {path} is damaged ({'; '.join(map(str, problems))})")
+
+    def _upgrade(self) -> None:
+        """Bring a database written by an earlier version up to this schema."""
+        with self.transaction():
+            present = {row[1] for row in self._db.execute("PRAGMA table_info(tasks)")}
+            for column, kind in _ADDED_TASK_COLUMNS.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE tasks ADD COLUMN {column} {kind}")  # fixed names
+            legacy = self._meta(_LEGACY_CURSOR_KEY)
+            if legacy is not None:
+                # No hash was kept with it: the next start compares heights only, once.
+                self._db.execute("INSERT OR IGNORE INTO cursor (id, next_block, last_hash) VALUES (0, ?, NULL)", (legacy,))
+                self._db.execute("DELETE FROM meta WHERE key = ?", (_LEGACY_CURSOR_KEY,))
 
     # ------------------------------------------------------------ transactions
 
@@ -150,13 +182,37 @@ class SqliteStorage:
     def _set_meta(self, key: str, value: int) -> None:
         self._db.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, value))
 
-    def block_cursor(self) -> int | None:
+    def _cursor(self) -> tuple[int, bytes | None] | None:
         with self._lock:
-            return self._meta(_CURSOR_KEY)
+            row = self._db.execute("SELECT next_block, last_hash FROM cursor WHERE id = 0").fetchone()
+        return None if row is None else (int(row[0]), None if row[1] is None else bytes(row[1]))
 
-    def set_block_cursor(self, block: int) -> None:
+    def block_cursor(self) -> int | None:
+        cursor = self._cursor()
+        return None if cursor is None else cursor[0]
+
+    def cursor_hash(self) -> bytes | None:
+        cursor = self._cursor()
+        return None if cursor is None else cursor[1]
+
+    def set_block_cursor(self, block: int, last_hash: bytes | None = None) -> None:
         with self._lock:
-            self._set_meta(_CURSOR_KEY, block)
+            self._db.execute(
+                "INSERT OR REPLACE INTO cursor (id, next_block, last_hash) VALUES (0, ?, ?)",
+                (block, None if last_hash is None else bytes(last_hash)),
+            )
+
+    def remember_block(self, number: int, block_hash: bytes) -> None:
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO blocks (number, hash) VALUES (?, ?)", (number, bytes(block_hash)))
+
+    def remembered_blocks(self) -> dict[int, bytes]:
+        with self._lock:
+            return {int(n): bytes(h) for n, h in self._db.execute("SELECT number, hash FROM blocks")}
+
+    def forget_blocks_after(self, number: int) -> None:
+        with self._lock:
+            self._db.execute("DELETE FROM blocks WHERE number > ?", (number,))
 
     def next_row_id(self, kind: RowKind) -> int:
         key = f"row_id:{kind.value}"
@@ -170,11 +226,7 @@ class SqliteStorage:
     def get_task(self, task_id: int) -> TaskRecord | None:
         key = str(task_id)
         with self._lock:
-            row = self._db.execute(
-                "SELECT row_id, creator, task_hash, data_hash, status, created_at, updated_at,"
-                " task_args, image_count FROM tasks WHERE task_id = ?",
-                (key,),
-            ).fetchone()
+            row = self._db.execute(f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id = ?", (key,)).fetchone()
             if row is None:
                 return None
             nodes = self._db.execute(
@@ -182,7 +234,8 @@ class SqliteStorage:
                 " FROM selected_nodes WHERE task_id = ? ORDER BY round, row_id",
                 (key,),
             ).fetchall()
-        row_id, creator, task_hash, data_hash, status, created_at, updated_at, task_args, image_count = row
+        (row_id, creator, task_hash, data_hash, status, created_at, updated_at, task_args, image_count,
+         created_block, success_block, aborted_block) = row  # fmt: skip
         return TaskRecord(
             row_id=row_id,
             task_id=task_id,
@@ -194,6 +247,9 @@ class SqliteStorage:
             updated_at=updated_at,
             task_args=task_args,
             image_count=image_count,
+            created_block=created_block,
+            success_block=success_block,
+            aborted_block=aborted_block,
             selected_nodes=tuple(
                 SelectedNodeRecord(
                     row_id=n[0],
@@ -212,8 +268,7 @@ class SqliteStorage:
         key = str(task.task_id)
         with self._lock, self.transaction():
             self._db.execute(
-                "INSERT OR REPLACE INTO tasks (task_id, row_id, creator, task_hash, data_hash, status,"
-                " created_at, updated_at, task_args, image_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                f"INSERT OR REPLACE INTO tasks (task_id, {_TASK_COLUMNS}) VALUES ({', '.join('?' * 13)})",
                 (
                     key,
                     task.row_id,
@@ -225,6 +280,9 @@ class SqliteStorage:
                     task.updated_at,
                     task.task_args,
                     task.image_count,
+                    task.created_block,
+                    task.success_block,
+                    task.aborted_block,
                 ),
             )
             self._db.execute("DELETE FROM selected_nodes WHERE task_id = ?", (key,))
@@ -255,11 +313,30 @@ class SqliteStorage:
             ).fetchone()
         return None if row is None else bytes(row[0])
 
+    # ------------------------------------------------------------ rolling back
+
+    def tasks_from_blocks_after(self, number: int) -> list[TaskRecord]:
+        with self._lock:
+            ids = [
+                int(row[0])
+                for row in self._db.execute(
+                    "SELECT task_id FROM tasks WHERE created_block > ? OR success_block > ? OR aborted_block > ?",
+                    (number, number, number),
+                )
+            ]
+            return [task for task in map(self.get_task, ids) if task is not None]
+
+    def delete_task(self, task_id: int) -> None:
+        key = str(task_id)
+        with self._lock, self.transaction():
+            for table in ("tasks", "selected_nodes", "images"):
+                self._db.execute(f"DELETE FROM {table} WHERE task_id = ?", (key,))  # noqa: S608 - fixed table names
+
     # ------------------------------------------------------------ lifecycle
 
     def reset(self) -> None:
         with self._lock, self.transaction():
-            for table in ("meta", "tasks", "selected_nodes", "images"):
+            for table in ("meta", "tasks", "selected_nodes", "images", "cursor", "blocks"):
                 self._db.execute(f"DELETE FROM {table}")  # noqa: S608 - fixed table names
 
     def close(self) -> None:

@@ -4,6 +4,10 @@
 in dicts for tests, `SqliteStorage` (in `sqlite_storage.py`) in a file so the
 sandbox keeps its state across restarts. Records are immutable: an update is a
 `put_task` of a new record, which keeps a rolled-back transaction cheap.
+
+Besides the cursor (the next block to read, and the hash of the last block read),
+a storage remembers the hash of every block it took events from: a restarted
+Relay compares them with the chain to find what the chain lost, if anything.
 """
 
 from __future__ import annotations
@@ -29,7 +33,26 @@ class Storage(Protocol):
         """The next block to read events from; None before the first catch-up."""
         ...
 
-    def set_block_cursor(self, block: int) -> None: ...
+    def cursor_hash(self) -> bytes | None:
+        """The hash of the last block read (the cursor's block - 1) when it was read;
+        None if unknown (a chain without block hashes, or an older database)."""
+        ...
+
+    def set_block_cursor(self, block: int, last_hash: bytes | None = None) -> None:
+        """Move the cursor to `block`, having read block - 1 whose hash is `last_hash`."""
+        ...
+
+    def remember_block(self, number: int, block_hash: bytes) -> None:
+        """Note the hash of a block that events were taken from."""
+        ...
+
+    def remembered_blocks(self) -> dict[int, bytes]:
+        """Every block noted by `remember_block` and not forgotten, by number."""
+        ...
+
+    def forget_blocks_after(self, number: int) -> None:
+        """Forget the remembered blocks after `number`."""
+        ...
 
     def next_row_id(self, kind: RowKind) -> int:
         """A fresh `ID` for a row of `kind` (1, 2, 3, ... per kind)."""
@@ -47,11 +70,24 @@ class Storage(Protocol):
 
     def get_image(self, task_id: int, index: int) -> bytes | None: ...
 
+    def tasks_from_blocks_after(self, number: int) -> list[TaskRecord]:
+        """The tasks created, succeeded or aborted by an event of a block after `number`."""
+        ...
+
+    def delete_task(self, task_id: int) -> None:
+        """Forget a task, its selected nodes and its images."""
+        ...
+
     def reset(self) -> None:
-        """Forget everything: tasks, images, cursor and row ids."""
+        """Forget everything: tasks, images, cursor, remembered blocks and row ids."""
         ...
 
     def close(self) -> None: ...
+
+
+def _from_blocks_after(task: TaskRecord, number: int) -> bool:
+    blocks = (task.created_block, task.success_block, task.aborted_block)
+    return any(block is not None and block > number for block in blocks)
 
 
 class MemoryStorage:
@@ -67,6 +103,8 @@ class MemoryStorage:
             self._tasks: dict[int, TaskRecord] = {}
             self._images: dict[int, tuple[bytes, ...]] = {}
             self._cursor: int | None = None
+            self._cursor_hash: bytes | None = None
+            self._blocks: dict[int, bytes] = {}
             self._row_ids: dict[RowKind, int] = {kind: 0 for kind in RowKind}
 
     @contextmanager
@@ -79,12 +117,14 @@ class MemoryStorage:
                 finally:
                     self._depth -= 1
                 return
-            saved = (dict(self._tasks), dict(self._images), self._cursor, dict(self._row_ids))
+            saved = (
+                dict(self._tasks), dict(self._images), self._cursor, self._cursor_hash, dict(self._blocks), dict(self._row_ids)
+            )
             self._depth = 1
             try:
                 yield
             except BaseException:
-                self._tasks, self._images, self._cursor, self._row_ids = saved
+                self._tasks, self._images, self._cursor, self._cursor_hash, self._blocks, self._row_ids = saved
                 raise
             finally:
                 self._depth = 0
@@ -92,9 +132,23 @@ class MemoryStorage:
     def block_cursor(self) -> int | None:
         return self._cursor
 
-    def set_block_cursor(self, block: int) -> None:
+    def cursor_hash(self) -> bytes | None:
+        return self._cursor_hash
+
+    def set_block_cursor(self, block: int, last_hash: bytes | None = None) -> None:
         with self._lock:
-            self._cursor = block
+            self._cursor, self._cursor_hash = block, last_hash
+
+    def remember_block(self, number: int, block_hash: bytes) -> None:
+        with self._lock:
+            self._blocks[number] = bytes(block_hash)
+
+    def remembered_blocks(self) -> dict[int, bytes]:
+        return dict(self._blocks)
+
+    def forget_blocks_after(self, number: int) -> None:
+        with self._lock:
+            self._blocks = {n: h for n, h in self._blocks.items() if n <= number}
 
     def next_row_id(self, kind: RowKind) -> int:
         with self._lock:
@@ -115,6 +169,14 @@ class MemoryStorage:
     def get_image(self, task_id: int, index: int) -> bytes | None:
         images = self._images.get(task_id, ())
         return images[index] if 0 <= index < len(images) else None
+
+    def tasks_from_blocks_after(self, number: int) -> list[TaskRecord]:
+        return [task for task in self._tasks.values() if _from_blocks_after(task, number)]
+
+    def delete_task(self, task_id: int) -> None:
+        with self._lock:
+            self._tasks.pop(task_id, None)
+            self._images.pop(task_id, None)
 
     def close(self) -> None:
         pass

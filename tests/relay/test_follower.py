@@ -30,6 +30,9 @@ class ScriptedChain:
         self.asked.append((from_block, to_block))
         return [e for e in self.script if from_block <= e.block_number <= to_block]
 
+    def block_hash(self, number: int) -> bytes | None:
+        return number.to_bytes(32, "big") if 0 <= number <= self.head_block else None
+
     def add(self, event: TaskEvent) -> None:
         self.script.append(event)
         self.head_block = max(self.head_block, event.block_number)

@@ -160,6 +160,9 @@ class _BrokenChain:
     def events(self, from_block: int, to_block: int) -> list:  # type: ignore[type-arg]
         return []
 
+    def block_hash(self, number: int) -> bytes | None:
+        return None
+
 
 def test_a_relay_that_lost_its_chain_answers_500(world: RelayWorld) -> None:
     service = RelayService(_BrokenChain(), MemoryStorage(), clock=world.clock)

@@ -26,6 +26,9 @@ class CountingSource:
         self.asked.append((from_block, to_block))
         return self.source.events(from_block, to_block)
 
+    def block_hash(self, number: int) -> bytes | None:
+        return self.source.block_hash(number)
+
 
 class Running:
     """One run of the Relay process: a storage on the file, a service, an app."""

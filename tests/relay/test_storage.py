@@ -115,3 +115,53 @@ def test_sqlite_keeps_everything_across_connections(tmp_path: Path) -> None:
     assert second.block_cursor() == 42
     assert second.next_row_id(RowKind.SELECTED_NODE) == 2
     second.close()
+
+
+def test_the_cursor_keeps_the_hash_of_the_last_block_read(storage: Storage) -> None:
+    assert storage.cursor_hash() is None
+    storage.set_block_cursor(5, b"\x05" * 32)
+    assert (storage.block_cursor(), storage.cursor_hash()) == (5, b"\x05" * 32)
+    storage.set_block_cursor(6)  # read on a chain without block hashes
+    assert (storage.block_cursor(), storage.cursor_hash()) == (6, None)
+
+
+def test_remembered_blocks(storage: Storage) -> None:
+    for number in (3, 7, 9):
+        storage.remember_block(number, bytes([number]) * 32)
+    assert storage.remembered_blocks() == {3: b"\x03" * 32, 7: b"\x07" * 32, 9: b"\x09" * 32}
+    storage.forget_blocks_after(7)
+    assert storage.remembered_blocks() == {3: b"\x03" * 32, 7: b"\x07" * 32}
+
+
+def test_tasks_by_the_blocks_they_came_from_and_deleting_one(storage: Storage) -> None:
+    storage.put_task(dataclasses.replace(_task(3), created_block=10))
+    storage.put_task(dataclasses.replace(_task(4), created_block=5, success_block=12))
+    storage.put_task(dataclasses.replace(_task(5), created_block=5, success_block=6, aborted_block=11))
+    storage.put_task(_task(6))  # from an older Relay: no blocks known
+    assert sorted(t.task_id for t in storage.tasks_from_blocks_after(10)) == [4, 5]
+    assert sorted(t.task_id for t in storage.tasks_from_blocks_after(9)) == [3, 4, 5]
+    assert storage.tasks_from_blocks_after(12) == []
+    assert storage.get_task(4) == dataclasses.replace(_task(4), created_block=5, success_block=12)
+    storage.put_images(3, [b"a"])
+    storage.delete_task(3)
+    assert storage.get_task(3) is None and storage.get_image(3, 0) is None
+    assert storage.get_task(4) is not None
+
+
+def test_a_failed_transaction_leaves_the_cursor_hash_and_blocks(storage: Storage) -> None:
+    storage.set_block_cursor(10, b"\x0a" * 32)
+    storage.remember_block(9, b"\x09" * 32)
+    with pytest.raises(RuntimeError), storage.transaction():
+        storage.set_block_cursor(20, b"\x14" * 32)
+        storage.remember_block(19, b"\x13" * 32)
+        storage.forget_blocks_after(0)
+        raise RuntimeError("half way")
+    assert (storage.block_cursor(), storage.cursor_hash()) == (10, b"\x0a" * 32)
+    assert storage.remembered_blocks() == {9: b"\x09" * 32}
+
+
+def test_reset_forgets_blocks_too(storage: Storage) -> None:
+    storage.set_block_cursor(10, b"\x0a" * 32)
+    storage.remember_block(9, b"\x09" * 32)
+    storage.reset()
+    assert (storage.block_cursor(), storage.cursor_hash(), storage.remembered_blocks()) == (None, None, {})

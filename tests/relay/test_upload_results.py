@@ -62,6 +62,9 @@ class _NoChain:
     def events(self, from_block: int, to_block: int) -> list[TaskEvent]:
         return []
 
+    def block_hash(self, number: int) -> bytes | None:
+        return None
+
 
 def test_4_task_not_ready_without_a_result_node(world: RelayWorld) -> None:
     # The real Relay can hold a successful task without a result node (its event

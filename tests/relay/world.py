@@ -78,6 +78,9 @@ class KnownHistory:
         later = self.source.events(max(from_block, self.known_head + 1), to_block)
         return recorded + later
 
+    def block_hash(self, number: int) -> bytes | None:
+        return self.source.block_hash(number)
+
 
 @dataclass
 class Clock:

@@ -7,7 +7,8 @@ sampler reads the latest block every 50 ms and records `latest.timestamp - time.
 positive when the head runs ahead of the wall clock (blocks need strictly increasing
 whole-second timestamps, so one block per transaction would drift ahead under load;
 issue 11 asks for at most a few seconds), negative when it lags. Reported: the largest
-lead seen, the lead right after the load, and the load's throughput for context.
+lead seen, the lead right after the load and after 5 s of quiet, and the load's
+throughput for context.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from harness.sandbox import Sandbox, SandboxOptions
 __all__ = ["bench_head_lag", "head_lag"]
 
 SAMPLE_EVERY = 0.05  # seconds between samples of the head
+IDLE_AFTER = 5.0  # seconds of quiet after the load before the last look at the head
 _GWEI = 10**9
 
 
@@ -103,6 +105,11 @@ def _measure(url: str, batches: list[list[str]]) -> dict[str, Any]:
         latest = _rpc(http, url, "eth_getBlockByNumber", "latest", False)
         final = int(latest["timestamp"], 16) - time.time()
         blocks = int(latest["number"], 16) - first_block
+        # Then idle: does the head come back to the wall clock? (Interval blocks stamped
+        # a second after their parent keep whatever lead the load left.)
+        time.sleep(IDLE_AFTER)
+        idle = _rpc(http, url, "eth_getBlockByNumber", "latest", False)
+        after_idle = int(idle["timestamp"], 16) - time.time()
     sent = sum(len(raws) for raws in batches)
     return {
         "senders": len(batches),
@@ -115,6 +122,7 @@ def _measure(url: str, batches: list[list[str]]) -> dict[str, Any]:
         "max_lead_s": round(max(leads + [final]), 2),
         "final_lead_s": round(final, 2),
         "median_lead_s": round(statistics.median(leads), 2) if leads else None,
+        f"lead_after_{IDLE_AFTER:g}s_idle_s": round(after_idle, 2),
         "samples": len(leads),
     }
 

@@ -101,3 +101,24 @@ def test_the_sandbox_mines_blocks_while_idle(request: pytest.FixtureRequest, cha
     while head() == start and time.monotonic() < deadline:
         time.sleep(0.1)  # polling interval of a bounded wait
     assert head() > start, f"{chain}: no block in 5 s on an idle chain (head stayed at {start})"
+
+
+def test_an_idle_sandbox_comes_back_to_the_wall_clock(in_memory_sandbox: Sandbox) -> None:
+    """After a burst has pushed the head ahead of the wall clock (at most 5 s: one block a
+    second), a quiet chain comes back to wall time, as a node that mines at the clock's
+    time does. Interval blocks stamped a second after their parent would keep the lead
+    forever (bench/rpc_clients.py measures both)."""
+    rpc_url = in_memory_sandbox.info["rpc_url"]
+
+    def lead() -> float:
+        answer = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]}, timeout=10)
+        return int(answer.json()["result"]["timestamp"], 16) - time.time()
+
+    for _ in range(8):  # eight blocks in a row, each a second after the last
+        in_memory_sandbox.new_wallet(cnx=0, eth=1)
+    burst = lead()
+    assert burst > 2, f"the burst did not put the head ahead ({burst:.2f} s): nothing to measure"
+    deadline = time.monotonic() + burst + 5.0  # the lead, then a few interval blocks more
+    while lead() > 1.0 and time.monotonic() < deadline:
+        time.sleep(0.2)  # polling interval of a bounded wait
+    assert lead() <= 1.0, f"the head stayed {lead():.2f} s ahead of the wall clock while idle (it was {burst:.2f} s after the burst)"

@@ -34,7 +34,7 @@ from harness.relay_client import RelayField, RelayTask
 
 from fakes.relay.errors import RelayServiceError, RelayValidationError
 from fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_UPLOAD_BYTES, MAX_UPLOAD_DECODED_BYTES
-from fakes.relay.json_limits import MAX_JSON_BODY_BYTES, too_deep
+from fakes.relay.json_limits import MAX_JSON_BODY_BYTES, may_nest_too_deep, too_deep
 from fakes.relay.records import task_json
 from fakes.relay.service import RelayService
 
@@ -279,8 +279,9 @@ class _BodyLimit:
         except _BodyTooLarge:
             await _answer(_too_large(limit), scope, receive, send)
             return
-        # Measuring a large body takes a while: not on the event loop.
-        refusal = await run_in_threadpool(too_deep, body)
+        # Measuring a large body takes a while: not on the event loop (and ordinary
+        # bodies, with a few brackets, not at all).
+        refusal = await run_in_threadpool(too_deep, body) if may_nest_too_deep(body) else None
         if refusal is not None:
             await _answer(RelayValidationError(RelayField.BODY, f"Malformed JSON: {refusal}"), scope, receive, send)
             return

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from harness.json_guard import MAX_DEPTH, nesting_depth
 
-__all__ = ["MAX_DEPTH", "MAX_JSON_BODY_BYTES", "too_deep"]
+__all__ = ["MAX_DEPTH", "MAX_JSON_BODY_BYTES", "may_nest_too_deep", "too_deep"]
 
 MAX_JSON_BODY_BYTES = 8 * 1024 * 1024
 """Bytes of a request body that is not multipart (the task-args upload). The largest
@@ -21,11 +21,16 @@ about 4 MB in base64, so this leaves room twice over, while bounding the work of
 measuring and parsing a body."""
 
 
-def too_deep(raw: bytes) -> str | None:
-    """Why `raw` must not be parsed (it nests over `MAX_DEPTH` levels), or None."""
+def may_nest_too_deep(raw: bytes) -> bool:
+    """False when `raw` certainly nests at most `MAX_DEPTH` levels, from a fast scan."""
     # A text cannot nest deeper than it has opening brackets: counting them is a
     # C-speed scan, and spares ordinary requests the slower measurement.
-    if raw.count(b"[") + raw.count(b"{") <= MAX_DEPTH:
+    return raw.count(b"[") + raw.count(b"{") > MAX_DEPTH
+
+
+def too_deep(raw: bytes) -> str | None:
+    """Why `raw` must not be parsed (it nests over `MAX_DEPTH` levels), or None."""
+    if not may_nest_too_deep(raw):
         return None
     depth = nesting_depth(raw)
     if depth <= MAX_DEPTH:

@@ -160,11 +160,14 @@ class Miner:
             waits.append(ahead - (time.time() % 1) + 0.001)  # until the clock's next second
         if self.block_time is not None:
             due = state.last_block_at + self.block_time - time.monotonic()
-            if due <= 0:
+            # An idle block is for time to pass: none while the head is ahead of the
+            # clock (it would be stamped a second after its parent and keep the lead).
+            behind = int(self._chain.get_canonical_head().timestamp) - self.clock.now()
+            if due <= 0 and behind < 0:
                 self._pyevm.pin_pending_header()
                 self._mine()
                 return 0.0
-            waits.append(due)
+            waits.append(max(due, behind + 1 - (time.time() % 1) + 0.001 if behind >= 0 else 0.0))
         return min(waits) if waits else None
 
     def _mine(self) -> None:

@@ -109,6 +109,7 @@ class App {
       out_of_gas: 0, reverted: 0, refused_nonces: 0, lost_events: 0, repeated_events: 0,
       aborted: 0, images: 0, errors: [], seconds: 0,
     };
+    this.created = new Set(); // ids of the tasks this run created
     this.successes = new Map(); // taskId -> {result, resultNode, count}
     this.waiters = new Map(); // taskId -> resolve
   }
@@ -120,7 +121,7 @@ class App {
   async listen() {
     // ethers' contract.on: eth_newFilter + eth_getFilterChanges over HTTP, eth_subscribe over WebSocket.
     await this.task.on("TaskSuccess", (taskId, result, resultNode) => {
-      const id = taskId.toString();
+      const id = taskId.toString(); // any task's: one created by an earlier run may end now
       const seen = this.successes.get(id);
       if (seen) {
         seen.count += 1;
@@ -228,6 +229,7 @@ class App {
     const created = receipt.logs.map((l) => this.task.interface.parseLog(l)).find((e) => e?.name === "TaskCreated");
     if (!created) throw new Error("createTask succeeded without a TaskCreated log");
     const id = created.args.taskId.toString();
+    this.created.add(id);
     this.result.tasks_created += 1;
     await this.uploadArgs(id, argsJson);
     await withTimeout(this.waitSuccess(id), this.remaining(), `TaskSuccess of task ${id}`);
@@ -271,11 +273,14 @@ class App {
       done += size;
       log(`${done}/${this.cfg.tasks} tasks: ${this.result.succeeded} succeeded, ${this.result.errors.length} errors`);
     }
-    // A task whose TaskSuccess is on chain but never reached contract.on was lost.
+    // A task of this run whose TaskSuccess is on chain but never reached contract.on was lost.
     const onChain = await this.task.queryFilter(this.task.filters.TaskSuccess(), fromBlock);
-    const delivered = new Set(this.successes.keys());
     for (const event of onChain) {
-      if (!delivered.has(event.args.taskId.toString())) this.result.lost_events += 1;
+      const id = event.args.taskId.toString();
+      if (this.created.has(id) && !this.successes.has(id)) {
+        this.result.lost_events += 1;
+        this.result.errors.push(`task ${id}: TaskSuccess in block ${event.blockNumber} never reached contract.on`);
+      }
     }
     this.result.seconds = (Date.now() - started) / 1000;
     return this.result;

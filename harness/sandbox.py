@@ -56,6 +56,7 @@ from harness.rpc_methods import EthRpc
 from harness.rpc_pool import MAX_LEAD, Miner
 from harness.rpc_server import create_rpc_app
 from harness.sandbox_api import SandboxApi, Wallet
+from harness.dashboard import Dashboard
 from harness.sandbox_anvil import (
     ANVIL_FIRST_KEY,
     ANVIL_VERSION,
@@ -125,6 +126,8 @@ class SandboxOptions:
     # On a chain served by someone else (anvil, --rpc-url): mine an empty block
     # (evm_mine) after `block_time` seconds without one, so time passes while idle.
     mine_idle: bool = False
+    # The live dashboard's port (0: any free port; None: no dashboard).
+    dashboard_port: int | None = None
 
     @property
     def mode(self) -> str:
@@ -268,6 +271,11 @@ class Sandbox(SandboxApi):
         self._start_nodes(record, nodes, relay_url, source, self._names)  # shared: wallets join it later
 
         self.info = self._describe(chain, record, rpc_url, relay_url, app, nodes)
+        if options.dashboard_port is not None:  # harness.dashboard: the live page
+            dashboard = Dashboard(self)
+            self.info["dashboard_url"] = self._listen(dashboard.app, options.dashboard_port, "dashboard", "--dashboard-port")
+            self._stack.callback(dashboard.close)  # streams end before the server stops
+            dashboard.start()
         self.state.write_info(self.info)
 
     def _anvil_url(self) -> str:
@@ -565,6 +573,8 @@ class Sandbox(SandboxApi):
             f"  contracts  CNX {c['token']}  Node {c['node']}  Task {c['task']}",
             f"  app wallet {info['app']['address']} ({APP_CNX // CNX:,} CNX at start; key in sandbox.json)",
         ]
+        if info.get("dashboard_url"):
+            lines.insert(3, f"  dashboard  {info['dashboard_url']}   (tasks, nodes, ledger, images; live)")
         for index, node in enumerate(info["nodes"], start=1):
             lines.append(f"  node{index:<6} {node['address']} {node['behaviour']}")
         if not info["nodes"]:

@@ -20,6 +20,9 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
         "--rpc-port", type=port, default=8545, help="JSON-RPC port of the in-memory chain or anvil (default 8545; 0: any free port)"
     )
     parser.add_argument("--relay-port", type=port, default=8080, help="Relay port (default 8080; 0: any free port)")
+    parser.add_argument(
+        "--dashboard-port", type=port, default=8090, help="port of the live dashboard page (default 8090; 0: any free port)"
+    )
     chain = parser.add_mutually_exclusive_group()
     chain.add_argument("--rpc-url", help="deploy on this JSON-RPC node instead of the in-memory chain")
     chain.add_argument("--anvil", action="store_true", help="start anvil (installed in .cache/anvil, see examples/README.md)")
@@ -78,6 +81,7 @@ def run_sandbox_command(args: argparse.Namespace) -> int:
         state=args.state,
         rpc_port=args.rpc_port,
         relay_port=args.relay_port,
+        dashboard_port=args.dashboard_port,
         rpc_url=args.rpc_url,
         rpc_key=args.rpc_key or ANVIL_FIRST_KEY,
         anvil=args.anvil,

@@ -121,7 +121,7 @@ def start_sandbox(state: Path, *args: str) -> SandboxProcess:
     """Start `hydrogen-harness sandbox` on free ports; wait for its sandbox.json and ports."""
     state.mkdir(parents=True, exist_ok=True)
     log_path = state / f"sandbox-{time.monotonic_ns()}.log"
-    command = [sys.executable, "-m", "harness.cli", "sandbox", "--rpc-port", "0", "--relay-port", "0", "--state", str(state), *args]
+    command = [sys.executable, "-m", "harness.cli", "sandbox", "--rpc-port", "0", "--relay-port", "0", "--dashboard-port", "0", "--state", str(state), *args]
     began = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -7,15 +7,20 @@ it cannot run, commits `keccak(result ++ nonce)`, discloses on
 result node, reports an error after `TaskAborted` if it had not committed, and
 cancels once the deadline has passed. Each `step()` performs at most one action,
 so a simulation interleaves nodes deterministically.
+
+Given a `TaskStore` (the sandbox's, when it persists), the node keeps each task
+in flight there as a real node keeps it in its database: the result and nonce
+are saved before the commitment is sent, each later phase as it is reached, and
+a finished task is dropped. `resume()` takes the tasks back after a restart.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
@@ -25,12 +30,15 @@ from fakes.diffusion import DeterministicGenerator, ImageGenerator, jitter
 from harness.contracts import Deployment
 from harness.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
 from harness.phash import result_bytes
-from harness.protocol import NodeStatus, commitment_of
+from harness.protocol import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of
 from harness.relay_client import RelayClient, RelayError, RelayNotReady, RelayUnavailable
 from harness.reverts import RevertError
 from harness.task_args import TaskArgsError, parse_task_args
 
-__all__ = ["NodeTask", "NodeTaskPhase", "SimulatedNode"]
+__all__ = ["NodeTask", "NodeTaskPhase", "SimulatedNode", "TaskStore"]
+
+_NO_COMMITMENT = bytes(32)
+_NO_ADDRESS = "0x" + "00" * 20
 
 
 class NodeTaskPhase(str, Enum):
@@ -54,6 +62,29 @@ class NodeTask:
     images: list[bytes] = field(default_factory=list)
     result: bytes = b""
     nonce: bytes = b""
+    resumed: bool = False  # taken back after a restart: its images are no longer in memory
+
+    def record(self) -> dict[str, Any]:
+        """What the node's store keeps of the task (the chain holds the rest)."""
+        return {
+            "round": self.round,
+            "deadline": self.deadline,
+            "phase": self.phase.value,
+            "result": self.result.hex(),
+            "nonce": self.nonce.hex(),
+        }
+
+
+class TaskStore(Protocol):
+    """Where a node keeps its tasks in flight (`harness.node_store.NodeTaskFile`)."""
+
+    def load(self) -> dict[int, dict[str, Any]]: ...
+
+    def save(self, task_id: int, record: dict[str, Any]) -> None: ...
+
+    def drop(self, task_id: int) -> None: ...
+
+    def clear(self) -> None: ...
 
 
 class SimulatedNode:
@@ -68,6 +99,7 @@ class SimulatedNode:
         behaviour: Behaviour | None = None,
         generator: ImageGenerator | None = None,
         seed: int = 0,
+        store: TaskStore | None = None,
     ) -> None:
         self.name = name
         self.deployment = deployment
@@ -76,6 +108,7 @@ class SimulatedNode:
         self.behaviour = behaviour or Behaviour()
         self.generator = generator or DeterministicGenerator()
         self.seed = seed
+        self.store = store
         self.tasks: dict[int, NodeTask] = {}
         self.crashed = False
         self.steps = 0
@@ -103,6 +136,11 @@ class SimulatedNode:
             raise ValueError(f"a node can be asked to join, quit, pause or resume, not {action!r}")
         self._requests.append(action)
 
+    @property
+    def has_requests(self) -> bool:
+        """A quit, pause, resume or join is waiting for the node's next step."""
+        return bool(self._requests)
+
     def status(self) -> NodeStatus:
         return self.deployment.node.status(self.address)
 
@@ -110,6 +148,8 @@ class SimulatedNode:
         """Start afresh, as a restarted node process would (the chain was reverted under
         it): no tasks, no pending requests, no crash, no history."""
         self.tasks.clear()
+        if self.store is not None:
+            self.store.clear()
         self._requests.clear()
         self.actions.clear()
         self.crashed = False
@@ -133,6 +173,59 @@ class SimulatedNode:
                 task.result_node = event.result_node
             elif isinstance(event, TaskAborted):
                 task.aborted = event.reason
+
+    def resume(self, live: Sequence[TaskInfo], events: Iterable[TaskEvent]) -> list[int]:
+        """After a restart, take back this node's tasks that are still in flight.
+
+        `live` is every task the contract still holds, `events` the Task events since
+        the deployment. The chain says how far each task got (this round's commitment,
+        its disclosure, the result node); the store gives what the chain does not (the
+        result committed to, whether the images are on the Relay). Returns the ids of
+        tasks this node committed to but cannot disclose (no saved result matches its
+        commitment): they can only be cancelled after their deadline."""
+        saved = self.store.load() if self.store is not None else {}
+        lost: list[int] = []
+        for info in live:
+            try:
+                round_ = info.round_of(self.address)
+            except ValueError:
+                continue
+            record = saved.get(info.id, {})
+            task = NodeTask(info.id, round_, info.timeout, resumed=True)
+            commitment = info.commitments[round_]
+            if commitment == _NO_COMMITMENT:
+                task.phase = NodeTaskPhase.ASSIGNED  # runs the task afresh
+            elif commitment == ERROR_COMMITMENT:
+                task.phase = NodeTaskPhase.ERROR_REPORTED
+            elif round_ in info.result_disclosed_rounds:
+                if info.result_node not in (_NO_ADDRESS, self.address):
+                    continue  # disclosed, and another node has the result to upload: its part is done
+                # Disclosed: the result is on chain now. The store says whether it was uploaded.
+                task.result, task.nonce = info.results[round_], info.nonces[round_]
+                uploaded = record.get("phase") == NodeTaskPhase.UPLOADED.value
+                task.phase = NodeTaskPhase.UPLOADED if uploaded else NodeTaskPhase.DISCLOSED
+            else:
+                # Committed, not disclosed: only the store knows the result behind the commitment.
+                result = bytes.fromhex(str(record.get("result", "")))
+                if not result or commitment_of(result, info.nonces[round_]) != commitment:
+                    lost.append(info.id)
+                    self.actions.append((info.id, "resume failed: the result committed to was not saved"))
+                    continue
+                task.result, task.nonce = result, info.nonces[round_]
+                task.phase = NodeTaskPhase.COMMITTED
+            if info.result_node != _NO_ADDRESS:
+                task.result_node = info.result_node
+            self.tasks[info.id] = task
+            self.actions.append((info.id, f"resumed ({task.phase.value})"))
+        ours = {task_id for task_id, task in self.tasks.items() if task.resumed}
+        self.observe(e for e in events if e.task_id in ours and not isinstance(e, TaskCreated))
+        if self.store is not None:
+            for task_id in saved:
+                if task_id not in ours:
+                    self.store.drop(task_id)  # finished (or lost) while the node was down
+            for task_id in ours:
+                self._persist(self.tasks[task_id])
+        return lost
 
     def _deadline(self, event: TaskCreated) -> int:
         # createTask set timeout = its block's timestamp + the timeout parameter: two
@@ -206,8 +299,20 @@ class SimulatedNode:
         return False
 
     def _finish(self, task: NodeTask) -> bool:
-        task.phase = NodeTaskPhase.DONE
+        self._move(task, NodeTaskPhase.DONE)
         return False  # bookkeeping only: no transaction
+
+    def _move(self, task: NodeTask, phase: NodeTaskPhase) -> None:
+        task.phase = phase
+        self._persist(task)
+
+    def _persist(self, task: NodeTask) -> None:
+        if self.store is None:
+            return
+        if task.phase is NodeTaskPhase.DONE:
+            self.store.drop(task.task_id)
+        else:
+            self.store.save(task.task_id, task.record())
 
     def _crash(self, point: CrashPoint) -> bool:
         if self.behaviour.crash_at is point:
@@ -223,10 +328,10 @@ class SimulatedNode:
             self.actions.append((task.task_id, f"{label} reverted: {exc.reason}"))
             if exc.reason == "Task is aborted" and task.phase is NodeTaskPhase.ASSIGNED:
                 return self._report_error(task, "commit reverted: Task is aborted")
-            task.phase = NodeTaskPhase.DONE
+            self._move(task, NodeTaskPhase.DONE)
             return True
         self.actions.append((task.task_id, label))
-        task.phase = next_phase
+        self._move(task, next_phase)
         return True
 
     def _report_error(self, task: NodeTask, why: str) -> bool:
@@ -242,7 +347,7 @@ class SimulatedNode:
             if exc.reason == "Task has not exceeded the deadline yet":
                 task.deadline = self.deployment.task.get_task(task.task_id).timeout
                 return True
-        task.phase = NodeTaskPhase.DONE
+        self._move(task, NodeTaskPhase.DONE)
         return True
 
     def _run(self, task: NodeTask) -> bool:
@@ -264,6 +369,9 @@ class SimulatedNode:
             return self._report_error(task, f"cannot run: {exc}")
         task.result = result_bytes(task.images)
         task.nonce = keccak(f"nonce:{self.seed}:{self.address}:{task.task_id}".encode())
+        # On disk before the commitment is on chain: a node that dies between the two
+        # can still disclose after a restart.
+        self._persist(task)
         acted = self._tx(
             task,
             "commit",
@@ -289,18 +397,43 @@ class SimulatedNode:
     def _upload(self, task: NodeTask) -> bool:
         if self._crash(CrashPoint.BEFORE_UPLOAD):
             return True
+        if not task.images and not self._rebuild_images(task):
+            return task.phase is NodeTaskPhase.DONE  # given up (that is an action), or later
         try:
             self.relay.upload_results(self.account, task.task_id, task.images)
         except (RelayNotReady, RelayUnavailable):
             return False
         except RelayError as exc:
-            if exc.after_ambiguous_failure and exc.message == "Task not success":
-                # An earlier attempt got through but its answer was lost.
-                task.phase = NodeTaskPhase.UPLOADED
+            if exc.message == "Task not success" and (exc.after_ambiguous_failure or task.resumed):
+                # An earlier attempt got through but its answer was lost, or the node
+                # died after uploading and before saving that it had.
+                self._move(task, NodeTaskPhase.UPLOADED)
                 return True
             self.actions.append((task.task_id, f"upload failed: {exc.message}"))
-            task.phase = NodeTaskPhase.DONE
+            self._move(task, NodeTaskPhase.DONE)
             return True
         self.actions.append((task.task_id, f"upload {len(task.images)} images"))
-        task.phase = NodeTaskPhase.UPLOADED
+        self._move(task, NodeTaskPhase.UPLOADED)
+        return True
+
+    def _rebuild_images(self, task: NodeTask) -> bool:
+        """A resumed result node's images (they were in the memory of the process that
+        died): the task is run again and must give the result committed to. False if
+        not rebuilt: the Relay is not answering (try later) or, with the task moved to
+        DONE, they cannot be."""
+        try:
+            relay_task = self.relay.get_task(self.account, task.task_id)
+        except (RelayNotReady, RelayUnavailable):
+            return False
+        except RelayError as exc:
+            self.actions.append((task.task_id, f"upload failed: cannot fetch the args again: {exc.message}"))
+            self._move(task, NodeTaskPhase.DONE)
+            return False
+        count = parse_task_args(relay_task.task_args).task_config.num_images
+        images = self._images(json.loads(relay_task.task_args), count, task.task_id)
+        if result_bytes(images) != task.result:
+            self.actions.append((task.task_id, "upload failed: the images run again differ from the result committed to"))
+            self._move(task, NodeTaskPhase.DONE)
+            return False
+        task.images = images
         return True

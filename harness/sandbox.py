@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import threading
 import time
@@ -54,6 +55,7 @@ from harness.rpc_dev import DevClock
 from harness.chain_feed import ChainFeed
 from harness.rpc_methods import EthRpc
 from harness.rpc_pool import MAX_LEAD, Miner
+from harness.node_store import NodeTaskFile
 from harness.rpc_server import create_rpc_app
 from harness.sandbox_api import SandboxApi, Wallet
 from harness.dashboard import Dashboard
@@ -91,6 +93,7 @@ from harness.sandbox_timeline import ACTOR_HEADER, Timeline
 __all__ = ["SandboxError", "SandboxOptions", "Sandbox", "Wallet", "run_sandbox"]
 
 _SETUP_HEADROOM = 120  # seconds in the past the in-memory chain's set-up blocks start at
+_NODE_STORES = "nodes"  # the simulated nodes' databases, in the state folder (harness.node_store)
 
 
 class SandboxError(RuntimeError):
@@ -222,6 +225,7 @@ class Sandbox(SandboxApi):
         self._stack.callback(self.state.release)
         if options.reset:
             self.state.clear()
+            shutil.rmtree(self.state.folder / _NODE_STORES, ignore_errors=True)
         previous = self.state.previous_info()
         chain = self._chain(previous)
         stale_code = previous is not None and previous.get("code_version") != code_version()
@@ -461,16 +465,13 @@ class Sandbox(SandboxApi):
             http = httpx.Client(base_url=relay_url, timeout=10.0, headers={ACTOR_HEADER: f"node{i}"})
             self._stack.callback(http.close)
             relay = RelayClient(http, clock=lambda: int(time.time()), retry=NO_RETRY)
-            node = SimulatedNode(f"node{i}", deployment, account, relay, Behaviour.parse(behaviour), generator, seed=self.options.seed)
+            store = self._node_store(record, account.address)
+            node = SimulatedNode(
+                f"node{i}", deployment, account, relay, Behaviour.parse(behaviour), generator, seed=self.options.seed, store=store
+            )
             simulated.append(node)
-        leftovers: list[StaleTask] = []
         head = source.head()
-        if record.reused:
-            infos = live_tasks(deployment, source.events(record.block, head))
-            leftovers = [StaleTask(i.id, i.timeout, i.selected_nodes) for i in infos]
-            if leftovers:
-                ids = ", ".join(str(t.task_id) for t in leftovers)
-                self.log(f"tasks in flight when the last run stopped: {ids}; they will be cancelled after their deadline")
+        leftovers = self._resume_tasks(record, simulated, source, head) if record.reused else []
         after_tick = self._save_chain if self._journal is not None and self.options.persist else None
         self._loop = NodeLoop(
             deployment,
@@ -492,6 +493,36 @@ class Sandbox(SandboxApi):
             self._stack.callback(self._rpc.feed.on_block(lambda _number: self._wake_nodes()))
         self._loop.start()
         self._stack.callback(self._loop.stop)
+
+    def _node_store(self, record: DeploymentRecord, address: str) -> NodeTaskFile | None:
+        """A node's database in the state folder, when the sandbox persists (the command)."""
+        if not self.options.persist:
+            return None
+        store = NodeTaskFile(self.state.folder / _NODE_STORES / f"{address}.json", f"{record.deployment.task.address}@{record.block_hash}")
+        if store.damaged:
+            self.log(f"{store.damaged}: that node's tasks in flight cannot be resumed")
+        return store
+
+    def _resume_tasks(self, record: DeploymentRecord, nodes: list[SimulatedNode], source: ChainSource, head: int) -> list[StaleTask]:
+        """Tasks in flight when the last run stopped: their nodes take them back (from their
+        stores and the chain); those a node cannot resume, or none of whose nodes runs now,
+        are returned, to cancel after their deadline."""
+        events = source.events(record.block, head)
+        infos = live_tasks(record.deployment, events)
+        if not infos:
+            return []
+        lost: set[int] = set()
+        for node in nodes:
+            lost.update(node.resume(infos, events))
+        ours = {node.address for node in nodes}
+        stale = [i for i in infos if i.id in lost or not ours.intersection(i.selected_nodes)]
+        resumed = [i.id for i in infos if i not in stale]
+        if resumed:
+            self.log(f"tasks in flight when the last run stopped, resumed by their nodes: {', '.join(map(str, resumed))}")
+        if stale:
+            ids = ", ".join(str(i.id) for i in stale)
+            self.log(f"tasks in flight that cannot be resumed: {ids}; they will be cancelled after their deadline")
+        return [StaleTask(i.id, i.timeout, i.selected_nodes) for i in stale]
 
     def _request_seen(self, seen: RequestSeen) -> None:
         """After each request a server answered: note it, and wake the nodes when the
@@ -547,11 +578,11 @@ class Sandbox(SandboxApi):
         if mode == "in-memory":
             return (
                 f"the chain is journaled to {folder / 'chain.jsonl'} and rebuilt on the next start, so contracts, "
-                f"balances, tasks and the Relay's uploads ({folder}/relay-*.sqlite) carry over; tasks in flight "
-                "at shutdown are not resumed (a node cancels them after their deadline). If the chain comes back "
-                "without blocks the Relay had read, the Relay drops only what came from them (and logs it); a damaged "
-                "Relay database is moved to stale-<time>/ and the Relay starts afresh from the chain, without the "
-                "uploads of earlier runs. --reset starts afresh."
+                f"balances, tasks and the Relay's uploads ({folder}/relay-*.sqlite) carry over; the nodes keep "
+                f"their tasks in flight in {folder / _NODE_STORES} and resume them. If the chain comes back without "
+                "blocks the Relay had read, the Relay drops only what came from them (and logs it); a damaged Relay "
+                "database is moved to stale-<time>/ and the Relay starts afresh from the chain, without the uploads "
+                "of earlier runs. --reset starts afresh."
             )
         if mode == "anvil":
             return (

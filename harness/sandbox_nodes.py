@@ -1,28 +1,31 @@
-"""The sandbox's simulated nodes, acting in a background thread, and its task log.
+"""The sandbox's simulated nodes, each acting in its own thread, and its task log.
 
-At each tick the loop reads the Task contract's new events, prints each task's
-progress from them, hands them to every node and lets the nodes act (each step
-is at most one transaction or Relay request per node), repeating within the tick
-while anything moves, so that a task whose args are on the Relay runs through in
-one tick. Within a round the nodes act at the same time, each in its own thread,
-as separate node processes do: their transactions reach the chain together and
-are mined in the same block. Nodes reach the Relay over HTTP, as real ones do.
-A tick starts as soon
-as someone calls `wake()` (the sandbox does on every mined block and on every
-Relay upload by a client), else after `interval` seconds: nodes react at once
-rather than at the next poll.
+As separate node processes do, each node acts on its own: a thread per node takes
+in the Task events that concern it and performs its actions one after another
+(each step is at most one transaction or Relay request) for as long as it has
+something to do, then sleeps until woken. One reader thread follows the chain:
+on each pass (a "tick") it reads the Task contract's new events once, prints each
+task's progress from them, hands them to the nodes and wakes the nodes that have
+work (new events, tasks in flight, requests). A tick starts as soon as someone
+calls `wake()` (the sandbox does on every mined block and on every Relay upload by
+a client), else after `interval` seconds. So a node reacts at once to what
+concerns it, never waits for another node's transaction to be mined, and an idle
+node costs nothing: with 30 nodes, only the 3 selected for a task act on it.
 
-Tasks that were in flight when a previous sandbox stopped are not resumed (a
-node's work in progress lives in memory); once past their deadline one of the
-sandbox's selected nodes cancels each of them, which refunds the application.
+Tasks that were in flight when a previous sandbox stopped are resumed by their
+nodes from the nodes' stores (`SimulatedNode.resume`); those a node cannot
+resume (it committed, but the result it committed to was not saved) are
+`StaleTask`s: once past their deadline one of the sandbox's selected nodes
+cancels each of them, which refunds the application and frees the nodes.
 """
 
 from __future__ import annotations
 
 import contextlib
 import threading
-from concurrent.futures import ThreadPoolExecutor
+import time
 import traceback
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -41,7 +44,7 @@ from harness.reverts import RevertError
 
 __all__ = ["LoopRecorder", "NodeLoop", "StaleTask", "describe_events", "described_events"]
 
-_MAX_ROUNDS = 25  # node steps per tick: a whole task takes about 10
+_MAX_ACTIONS = 25  # steps in a row before a node looks at its wake-up again (a task takes about 5)
 _NOTEWORTHY = ("reverted", "failed", "error", "crashed", "cancel")
 
 
@@ -104,8 +107,77 @@ class LoopRecorder(Protocol):
     def node_action(self, node: str, what: str, task_id: int | None) -> None: ...
 
 
+class _NodeWorker:
+    """One node's thread: its inbox of events, its wake-up, and the lock it acts under."""
+
+    def __init__(self, loop: NodeLoop, index: int, node: SimulatedNode) -> None:
+        self.loop = loop
+        self.index = index
+        self.node = node
+        self.inbox: deque[TaskEvent] = deque()
+        self.wake = threading.Event()
+        # Held while the node acts: `NodeLoop.held()` takes every node's to hold them all still.
+        self.acting = threading.RLock()
+        self.has_work = False  # written by this worker only, read by the reader
+        self.actions_seen = 0
+        self.thread = threading.Thread(target=self._run, name=f"sandbox-{node.name}", daemon=True)
+
+    def _run(self) -> None:
+        loop = self.loop
+        while not loop._stop.is_set():
+            self.wake.wait()
+            self.wake.clear()  # a wake while acting is kept: it brings the node round again
+            if loop._stop.is_set():
+                break
+            try:
+                with self.acting:
+                    self.act()
+            except Exception:  # keep the node alive: report and carry on at its next wake
+                loop._log(f"{self.node.name} error:\n" + traceback.format_exc().rstrip())
+
+    def act(self) -> None:
+        """Take in the events, then act until there is nothing left to do (call under `acting`)."""
+        loop = self.loop
+        for _ in range(_MAX_ACTIONS):
+            if loop._stop.is_set() or loop._reset_cursor is not None:
+                break  # a revert: the reader forgets every task first
+            self.take_events()
+            moved = self.node.step()
+            self.report_actions()
+            if not moved and not self.inbox:
+                break
+        else:
+            self.wake.set()  # still busy: round again
+        node = self.node
+        self.has_work = node.has_requests or (not node.crashed and not node.behaviour.offline and bool(node.active()))
+
+    def take_events(self) -> None:
+        events: list[TaskEvent] = []
+        while self.inbox:
+            events.append(self.inbox.popleft())
+        if events:
+            self.node.observe(events)
+
+    def report_actions(self) -> None:
+        """Node actions: failures always, the rest when verbose."""
+        loop, node = self.loop, self.node
+        for task_id, what in node.actions[self.actions_seen:]:
+            if loop._recorder is not None:
+                loop._recorder.node_action(node.name, what, task_id)
+            if loop._verbose or any(word in what for word in _NOTEWORTHY):
+                where = f"task {task_id}: " if task_id is not None else ""
+                loop._log(f"  {node.name}: {where}{what}")
+        self.actions_seen = len(node.actions)
+
+    def forget(self) -> None:
+        self.inbox.clear()
+        self.node.reset()
+        self.actions_seen = 0
+        self.has_work = False
+
+
 class NodeLoop:
-    """Runs the nodes in a daemon thread; `stop()` ends it after the current tick."""
+    """Runs the reader and one thread per node (daemons); `stop()` ends them."""
 
     def __init__(
         self,
@@ -135,27 +207,31 @@ class NodeLoop:
         self._recorder = recorder
         self._stop = threading.Event()
         self._wake = threading.Event()
-        # Held for a whole tick: whoever holds it knows no node is acting.
+        # Held for a whole reader pass (and by `held()`).
         self._ticking = threading.RLock()
         self._reset_cursor: int | None = None
         self._thread = threading.Thread(target=self._run, name="sandbox-nodes", daemon=True)
-        self._workers = ThreadPoolExecutor(max_workers=max(1, len(self.nodes)), thread_name_prefix="sandbox-node")
-        self._actions_seen = [0] * len(self.nodes)
+        self._workers = [_NodeWorker(self, index, node) for index, node in enumerate(self.nodes)]
         self.ticks = 0
         self.head = start_block - 1  # the chain's head as the loop last read it
 
     def start(self) -> None:
+        for worker in self._workers:
+            worker.has_work = bool(worker.node.active())  # resumed tasks
+            worker.thread.start()
         self._thread.start()
 
     def stop(self, timeout: float = 3.0) -> bool:
-        """Ask the loop to stop and wait; True if it did within `timeout` seconds."""
+        """Ask every thread to stop and wait; True if all did within `timeout` seconds."""
         self._stop.set()
         self._wake.set()
-        if self._thread.is_alive():
-            self._thread.join(timeout)
-        stopped = not self._thread.is_alive()
-        self._workers.shutdown(wait=stopped)
-        return stopped
+        for worker in self._workers:
+            worker.wake.set()
+        ends = time.monotonic() + timeout
+        for thread in [self._thread, *(w.thread for w in self._workers)]:
+            if thread.is_alive():
+                thread.join(max(0.0, ends - time.monotonic()))
+        return not any(t.is_alive() for t in [self._thread, *(w.thread for w in self._workers)])
 
     def wake(self) -> None:
         """Start a tick now (or right after the current one). Cheap, callable from any thread."""
@@ -163,29 +239,35 @@ class NodeLoop:
 
     def request_reset(self) -> None:
         """Forget every task (after an evm_revert took the chain back): done at the next tick,
-        reading events from the head as it is now (blocks mined meanwhile are not skipped)."""
+        reading events from the head as it is now (blocks mined meanwhile are not skipped).
+        Nodes do not act until then."""
         self._reset_cursor = self._source.head() + 1
         self._wake.set()
 
     @contextlib.contextmanager
     def held(self) -> Iterator[None]:
-        """No tick runs inside this block (waits for the current one to end)."""
-        with self._ticking:
+        """No node acts and no tick runs inside this block (waits for current actions to end).
+        Inside it, every node has taken in the events read so far."""
+        with contextlib.ExitStack() as stack:
+            stack.enter_context(self._ticking)
+            for worker in self._workers:
+                stack.enter_context(worker.acting)
+            for worker in self._workers:
+                worker.take_events()
             yield
 
     def reset(self) -> None:
         """Forget every task now and read events from the next block on (see `held`)."""
-        with self._ticking:
+        with self.held():
             self._reset_cursor = None
             self._forget(self._source.head() + 1)
 
     def _forget(self, cursor: int) -> None:
         self._cursor = cursor
-        for node in self.nodes:
-            node.reset()
-        self._actions_seen = [0] * len(self.nodes)
+        for worker in self._workers:
+            worker.forget()
 
-    # ------------------------------------------------------------ the loop
+    # ------------------------------------------------------------ the reader
 
     def _run(self) -> None:
         while not self._stop.is_set():
@@ -200,21 +282,21 @@ class NodeLoop:
                 self._log("node loop error:\n" + traceback.format_exc().rstrip())
 
     def tick(self) -> None:
+        """One pass of the reader: new events to the nodes, nodes with work woken."""
         self.ticks += 1
-        cursor, self._reset_cursor = self._reset_cursor, None
-        if cursor is not None:
-            self._forget(cursor)
+        if self._reset_cursor is not None:
+            with self.held():
+                cursor, self._reset_cursor = self._reset_cursor, None
+                if cursor is not None:
+                    self._forget(cursor)
             self._log("chain reverted: nodes forget their tasks; the Relay starts afresh")
-        for _ in range(_MAX_ROUNDS):
-            if self._stop.is_set():
-                break
-            events = self._new_events()
-            for node in self.nodes:
-                node.observe(events)
-            moved = any(list(self._workers.map(SimulatedNode.step, self.nodes)))
-            self._report_actions()
-            if not moved and not events:
-                break
+        events = self._new_events()
+        for worker in self._workers:
+            if events:
+                worker.inbox.extend(events)
+            # Woken with news, or with work to retry (args not yet on the Relay, a deadline).
+            if events or worker.has_work or worker.node.has_requests:
+                worker.wake.set()
         self._sweep()
         if self._after_tick is not None:
             self._after_tick()
@@ -233,33 +315,26 @@ class NodeLoop:
                 self._recorder.chain_event(line, task_id, block)
         return events
 
-    def _report_actions(self) -> None:
-        """Node actions: failures always, the rest when verbose."""
-        for index, node in enumerate(self.nodes):
-            for task_id, what in node.actions[self._actions_seen[index]:]:
-                if self._recorder is not None:
-                    self._recorder.node_action(node.name, what, task_id)
-                if self._verbose or any(word in what for word in _NOTEWORTHY):
-                    where = f"task {task_id}: " if task_id is not None else ""
-                    self._log(f"  {node.name}: {where}{what}")
-            self._actions_seen[index] = len(node.actions)
-
     def _sweep(self) -> None:
         """Cancel tasks an earlier run left in flight, once past their deadline."""
         if not self._stale:
             return
         now = self.deployment.chain.now()
-        ours = {node.address: node for node in self.nodes}
+        ours = {worker.node.address: worker for worker in self._workers}
         for task in list(self._stale):
             if now <= task.deadline:
                 continue
             self._stale.remove(task)
-            canceller = next((ours[a] for a in task.selected_nodes if a in ours), None)
-            if canceller is None:
+            worker = next((ours[a] for a in task.selected_nodes if a in ours), None)
+            if worker is None:
                 self._log(f"task {task.task_id}: left from an earlier run, past its deadline; none of its nodes is running")
                 continue
+            canceller = worker.node
+            if not self.deployment.task.get_task(task.task_id).exists:
+                continue  # settled or cancelled meanwhile (by a node that resumed it, or the app)
             try:
-                self.deployment.task.cancel(canceller.account, task.task_id)
+                with worker.acting:  # the node's own transactions and this one share its nonces
+                    self.deployment.task.cancel(canceller.account, task.task_id)
                 self._log(f"task {task.task_id}: left from an earlier run; cancelled by {canceller.name}")
             except RevertError as exc:
                 self._log(f"task {task.task_id}: cancel by {canceller.name} reverted: {exc.reason}")

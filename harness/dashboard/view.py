@@ -191,13 +191,18 @@ class DashboardView:
                 self._stale_tasks = [t.task_id for t in self._tasks.values() if t.on_chain]
                 self._params_changed = True
             if head >= self._cursor:
-                self._note_senders(self._cursor, head)
-                for start in range(self._cursor, head + 1, _PAGE):
-                    self._apply_events(deployment.task.events_between(start, min(head, start + _PAGE - 1)))
-                self._cursor = head + 1
-                self._anchor = (head, self._hash(head))
                 assert self._ledger is not None
-                self._apply_movements(self._ledger.sync())
+                # The ledger reads up to the head as it finds it, maybe a block or two on:
+                # read the events as far, so a transfer never comes before its task's creation.
+                movements = self._ledger.sync()
+                last = max([head, *(m.block_number for m in movements)])
+                self._note_senders(self._cursor, last)
+                for start in range(self._cursor, last + 1, _PAGE):
+                    self._apply_events(deployment.task.events_between(start, min(last, start + _PAGE - 1)))
+                self._cursor = last + 1
+                self._anchor = (last, self._hash(last))
+                self._apply_movements(movements)
+                head = last
             self._settle_slashes()
             self._read_tasks()
             self._read_nodes()

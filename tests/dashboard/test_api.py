@@ -15,6 +15,7 @@ import httpx
 import pytest
 from web3 import Web3
 
+from harness.dashboard import DashboardView
 from harness.protocol import CNX, STAKE_AMOUNT, NodeStatus
 from harness.sandbox import Sandbox
 from harness.sandbox_cli import add_sandbox_arguments
@@ -316,3 +317,28 @@ def test_a_chain_taken_back_is_forgotten(sandbox: Sandbox, api: httpx.Client) ->
     state = api.get("/api/state").json()
     assert state["tasks"] == [] and state["counts"]["tasks"] == 0
     assert all(int(node["earned"]) == 0 for node in state["nodes"])
+
+
+def test_a_transfer_read_ahead_of_its_task_is_still_the_task_s(sandbox: Sandbox) -> None:
+    """The ledger reads up to the head it finds, which may be past the block the view
+    started from: the task created in between still gets its escrow."""
+    sandbox.use_nodes(["offline", "offline", "offline"])
+    app = new_app(sandbox)
+    view = DashboardView(sandbox)
+    view.refresh()
+    ledger = view._ledger
+    assert ledger is not None
+    created: list[int] = []
+    real_sync = ledger.sync
+
+    def sync_after_a_task() -> Any:
+        if not created:  # a block mined between the view's head and the ledger's read
+            created.append(app.create_task(args_json(ARGS))[0])
+        return real_sync()
+
+    ledger.sync = sync_after_a_task  # type: ignore[method-assign]
+    sandbox.advance(1)  # something new, so the view reads on
+    state = view.refresh()
+    money = {row["task_id"]: row for row in state["ledger"]["tasks"]}
+    assert money[created[0]]["escrowed"] == money[created[0]]["escrow_now"] == str(30 * CNX)
+    assert [t["id"] for t in state["tasks"]] == created and state["tasks"][0]["escrow_now"] == str(30 * CNX)

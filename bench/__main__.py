@@ -20,7 +20,7 @@ from bench.gas import bench_gas
 from bench.scale import seconds_per_task_by_history, seconds_per_task_by_nodes
 from bench.workflow import bench_workflow
 
-SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture")
+SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture", "nodes", "dashboard")
 
 
 def _workflow(quick: bool) -> dict[str, Any]:
@@ -93,6 +93,18 @@ def _fixture(quick: bool) -> dict[str, Any]:
     return bench_fixture(quick)
 
 
+def _nodes(quick: bool) -> dict[str, Any]:
+    from bench.nodes import bench_upload_to_success
+
+    return bench_upload_to_success(quick)
+
+
+def _dashboard(quick: bool) -> dict[str, Any]:
+    from bench.dashboard import bench_dashboard
+
+    return bench_dashboard(quick)
+
+
 RUNNERS = {
     "workflow": _workflow,
     "gas": _gas,
@@ -101,6 +113,8 @@ RUNNERS = {
     "sandbox": _sandbox,
     "rpc": _rpc,
     "fixture": _fixture,
+    "nodes": _nodes,
+    "dashboard": _dashboard,
 }
 
 

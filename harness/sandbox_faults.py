@@ -35,6 +35,8 @@ from typing import Any, Literal
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from harness.asgi_body import read_body, replay
+
 __all__ = ["FaultHandle", "RequestSeen", "Server", "ServerFaults"]
 
 Server = Literal["relay", "rpc"]
@@ -205,32 +207,6 @@ def _rpc_methods(body: bytes) -> frozenset[str]:
     return frozenset(c["method"] for c in calls if isinstance(c, dict) and isinstance(c.get("method"), str))
 
 
-async def _read_body(receive: Receive) -> bytes:
-    chunks = []
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":
-            break
-        chunks.append(message.get("body", b""))
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replaying(body: bytes, receive: Receive) -> Receive:
-    """A `receive` that hands the app the body already read, then defers to the server."""
-    sent = False
-
-    async def replay() -> Message:
-        nonlocal sent
-        if not sent:
-            sent = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay
-
-
 async def _answer(send: Send, status: int) -> None:
     body = json.dumps({"message": f"injected fault: HTTP {status}"}).encode()
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
@@ -242,7 +218,7 @@ async def _drop(receive: Receive, send: Send, body_read: bool) -> None:
     if not body_read:
         # Take the whole request first: closing on unread bytes makes the kernel send a
         # reset (the client sees ReadError) instead of a close (RemoteProtocolError).
-        await _read_body(receive)
+        await read_body(receive)
     transport = getattr(getattr(send, "__self__", None), "transport", None)
     if isinstance(transport, asyncio.Transport):
         transport.abort()
@@ -274,9 +250,9 @@ class _FaultMiddleware:
         rpc_methods: frozenset[str] = frozenset()
         body_read = self.faults._needs_body(self.server)
         if body_read:
-            body = await _read_body(receive)
+            body = await read_body(receive)
             rpc_methods = _rpc_methods(body)
-            receive = _replaying(body, receive)
+            receive = replay(body, receive)
         fault = self.faults._claim(self.server, method, path, rpc_methods)
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope.get("headers", [])}
         told = False

@@ -2,12 +2,29 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from harness.contracts import Deployment
+from harness.sandbox_anvil import AnvilProcess, find_anvil, start_anvil
 
 
 @pytest.fixture
 def contracts(hydrogen_contracts: Deployment) -> Deployment:
     """Short name for the isolated deployment."""
     return hydrogen_contracts
+
+
+@pytest.fixture
+def anvil(tmp_path: Path) -> Iterator[AnvilProcess]:
+    """A fresh anvil on a free loopback port, stopped after the test (skips without anvil)."""
+    binary = find_anvil()
+    if binary is None:
+        pytest.skip("anvil is not installed (.ci/run installs it from npm: @foundry-rs/anvil-linux-amd64)")
+    process = start_anvil(binary, tmp_path / "anvil.log")
+    try:
+        yield process
+    finally:
+        process.stop()

@@ -30,6 +30,7 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from harness.asgi_body import BodyTooLarge, read_body, replay
 from harness.relay_client import RelayField, RelayTask
 
 from fakes.relay.errors import RelayServiceError, RelayValidationError
@@ -182,7 +183,7 @@ def _unparsed_body(exc: StarletteHTTPException) -> RelayValidationError:
     """FastAPI's 400 for a body it could not parse, saying why: not UTF-8, or (a
     ValueError from json.loads) an integer of more than 4,300 digits."""
     cause = exc.__cause__
-    if isinstance(cause, _BodyTooLarge):
+    if isinstance(cause, BodyTooLarge):
         return _too_large(cause.limit)
     if isinstance(cause, ValueError) and not isinstance(cause, UnicodeError):
         # Python's advice on raising the digit limit is for us, not for the client.
@@ -231,12 +232,6 @@ def _install_openapi(app: FastAPI) -> None:
 # ---------------------------------------------------------------- request size and nesting
 
 
-class _BodyTooLarge(Exception):
-    def __init__(self, limit: int) -> None:
-        super().__init__(limit)
-        self.limit = limit
-
-
 def _too_large(limit: int = MAX_UPLOAD_BYTES) -> RelayValidationError:
     return RelayValidationError(RelayField.BODY, f"Request too large: at most {limit} bytes")
 
@@ -249,7 +244,7 @@ class _BodyLimit:
     """ASGI middleware: bound every request body before the app parses it.
 
     A multipart body (the images upload) may be up to MAX_UPLOAD_BYTES; it is
-    streamed to the app, and `receive` raises `_BodyTooLarge` once it passes the
+    streamed to the app, and `receive` raises `BodyTooLarge` once it passes the
     limit (the handlers below answer 400). Any other body is one FastAPI may parse
     as JSON: it is read here whole, up to MAX_JSON_BODY_BYTES, refused if it nests
     too deeply for the C JSON parser (see `json_limits`), then handed on. A declared
@@ -275,8 +270,8 @@ class _BodyLimit:
             await self.app(scope, _limited(receive, limit), send)
             return
         try:
-            body = await _read_whole(receive, limit)
-        except _BodyTooLarge:
+            body = await read_body(receive, limit)
+        except BodyTooLarge:
             await _answer(_too_large(limit), scope, receive, send)
             return
         # Measuring a large body takes a while: not on the event loop (and ordinary
@@ -285,7 +280,7 @@ class _BodyLimit:
         if refusal is not None:
             await _answer(RelayValidationError(RelayField.BODY, f"Malformed JSON: {refusal}"), scope, receive, send)
             return
-        await self.app(scope, _replay(body, receive), send)
+        await self.app(scope, replay(body, receive), send)
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
@@ -297,41 +292,10 @@ def _limited(receive: Receive, limit: int) -> Receive:
         if message["type"] == "http.request":
             received += len(message.get("body", b""))
             if received > limit:
-                raise _BodyTooLarge(limit)
+                raise BodyTooLarge(limit)
         return message
 
     return limited_receive
-
-
-async def _read_whole(receive: Receive, limit: int) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] != "http.request":  # the client left: nothing more will come
-            break
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            raise _BodyTooLarge(limit)
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            break
-    return b"".join(chunks)
-
-
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """`receive` for the app: the body read above, then the client's later messages."""
-    delivered = False
-
-    async def replay_receive() -> Message:
-        nonlocal delivered
-        if not delivered:
-            delivered = True
-            return {"type": "http.request", "body": body, "more_body": False}
-        return await receive()
-
-    return replay_receive
 
 
 # ---------------------------------------------------------------- multipart
@@ -340,7 +304,7 @@ def _replay(body: bytes, receive: Receive) -> Receive:
 async def _read_form(request: Request) -> FormData:
     try:
         return await request.form(max_files=_MAX_FORM_FILES)
-    except _BodyTooLarge as exc:
+    except BodyTooLarge as exc:
         raise _too_large(exc.limit) from None
     except StarletteHTTPException as exc:  # the multipart parser's complaints
         raise RelayValidationError(RelayField.BODY, f"Malformed multipart body: {exc.detail}") from None

@@ -2,27 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 
-from harness.sandbox_anvil import AnvilProcess, find_anvil, start_anvil
+from harness.sandbox_anvil import AnvilProcess
 from tests.e2e.test_plugin import USER_TESTS
 
 pytest_plugins = ["pytester"]
-
-
-@pytest.fixture
-def anvil(tmp_path: Path) -> Iterator[AnvilProcess]:
-    binary = find_anvil()
-    if binary is None:
-        pytest.skip("anvil is not installed (.ci/run installs it from npm: @foundry-rs/anvil-linux-amd64)")
-    process = start_anvil(binary, tmp_path / "anvil.log")
-    try:
-        yield process
-    finally:
-        process.stop()
 
 
 @pytest.mark.slow

@@ -18,7 +18,7 @@ import socket
 import subprocess
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -245,6 +245,24 @@ def in_memory_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sand
     try:
         yield sandbox
     finally:
+        sandbox.close()
+
+
+@pytest.fixture
+def fresh_sandbox(tmp_path: Path) -> Iterator[Callable[[bool], Sandbox]]:
+    """Start a sandbox of nine nodes for this test alone (`fresh_sandbox(anvil)`), so that a
+    run that fails leaves nothing (busy nodes, stuck tasks) to the next; closed after it."""
+    started: list[Sandbox] = []
+
+    def start(anvil: bool) -> Sandbox:
+        if anvil:
+            require_anvil()
+        sandbox = start_sandbox(tmp_path / f"sandbox-{len(started)}", anvil=anvil, nodes=9)
+        started.append(sandbox)
+        return sandbox
+
+    yield start
+    for sandbox in started:
         sandbox.close()
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib.util
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -28,6 +29,8 @@ VARIANTS = [
     pytest.param("http", False, id="http-no-batching"),
     pytest.param("ws", True, id="websocket"),
 ]
+
+SEEDS = {("http", True): 1000, ("http", False): 2000, ("ws", True): 3000}  # distinct prompts per variant
 
 
 def has_websocket_endpoint() -> bool:
@@ -51,8 +54,7 @@ def run_app(node_app: NodeApp, sandbox: Sandbox, transport: str, batching: bool)
         "batching": batching,
         "polling_ms": POLLING_MS,
         "timeout_s": SECONDS_PER_TASK * tasks,
-        # Distinct task args in each run on the same sandbox (the Relay keys uploads by task id).
-        "first_seed": 1000 * (1 + VARIANTS.index(next(v for v in VARIANTS if v.values == (transport, batching)))),
+        "first_seed": SEEDS[transport, batching],
     }
     result = node_app.run(config, timeout=SECONDS_PER_TASK * tasks + 60)
     result["tasks"] = tasks
@@ -70,16 +72,18 @@ def assert_clean_run(result: dict[str, Any]) -> None:
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("transport", "batching"), VARIANTS)
-def test_ethers_app_on_the_in_memory_sandbox(node_app: NodeApp, in_memory_sandbox: Sandbox, transport: str, batching: bool) -> None:
+def test_ethers_app_on_the_in_memory_sandbox(
+    node_app: NodeApp, fresh_sandbox: Callable[[bool], Sandbox], transport: str, batching: bool
+) -> None:
     if transport == "ws" and not has_websocket_endpoint():
         pytest.skip("the sandbox has no WebSocket endpoint yet (harness/rpc_ws.py)")
-    assert_clean_run(run_app(node_app, in_memory_sandbox, transport, batching))
+    assert_clean_run(run_app(node_app, fresh_sandbox(False), transport, batching))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize(("transport", "batching"), VARIANTS)
-def test_ethers_app_on_anvil(node_app: NodeApp, anvil_sandbox: Sandbox, transport: str, batching: bool) -> None:
-    assert_clean_run(run_app(node_app, anvil_sandbox, transport, batching))
+def test_ethers_app_on_anvil(node_app: NodeApp, fresh_sandbox: Callable[[bool], Sandbox], transport: str, batching: bool) -> None:
+    assert_clean_run(run_app(node_app, fresh_sandbox(True), transport, batching))
 
 
 @pytest.mark.parametrize("chain", ["in-memory", "anvil"])

@@ -99,6 +99,11 @@ ACCEPTED: dict[str, Accepted] = {
         "eth_call (-32000 'header not found' vs -32602); undecodable raw transactions (-32000 vs "
         "-32602); dev methods given a past timestamp (-32000 vs -32602)", "geth's", "anvil's",
         "geth is the reference (H-net ran on it); ethers and web3 classify these by words, not codes."),
+    "logs-range-end": Accepted(
+        "eth_getLogs with toBlock past the head (fromBlock within it)", "-32602 'block range extends "
+        "beyond current head block'", "read up to the head",
+        "geth's answer (execution-apis' filter-error-future-block-range); a range that starts past the "
+        "head is -32602 on both (checked)."),
     "logs-reversed-range": Accepted(
         "eth_getLogs with fromBlock > toBlock", "-32000 'invalid block range params'", "[]",
         "geth's answer (execution-apis test filter-error-reversed-block-range)."),
@@ -621,19 +626,30 @@ def test_get_logs_errors(logged: tuple[Pair, int, int]) -> None:
     assert error_of(ours, "reversed") == {"code": -32000, "message": "invalid block range params"}
 
 
-@pytest.mark.parametrize("beyond", ["to", "from", "both"])
-def test_get_logs_past_the_head_is_an_error(logged: tuple[Pair, int, int], beyond: str) -> None:
-    """execution-apis' eth_getLogs tests (which geth passes) and anvil refuse a range past
-    the head (-32602); ours clamps it and answers []."""
+@pytest.mark.parametrize("beyond", ["from", "both"])
+def test_get_logs_starting_past_the_head_is_an_error(logged: tuple[Pair, int, int], beyond: str) -> None:
+    """A range that starts past the head: -32602 from anvil and from geth (execution-apis'
+    eth_getLogs tests filter-error-future-block-to-latest and -fully-future-block-range)."""
     pair, first, last = logged
     flt = {
-        "to": {"fromBlock": hex(first), "toBlock": hex(last + 5)},
         "from": {"fromBlock": hex(last + 5), "toBlock": "latest"},
         "both": {"fromBlock": hex(last + 5), "toBlock": hex(last + 9)},
     }[beyond]
     ours, anvil = pair.both("eth_getLogs", flt)
-    assert "error" in anvil
-    assert "error" in ours and ours["error"]["code"] == anvil["error"]["code"] == -32602, describe("eth_getLogs", [flt], ours, anvil)
+    assert error_of(anvil, "past the head")["code"] == -32602
+    assert "error" in ours and ours["error"]["code"] == -32602, describe("eth_getLogs", [flt], ours, anvil)
+
+
+def test_get_logs_ending_past_the_head_is_an_error_as_geth(logged: tuple[Pair, int, int]) -> None:
+    """ACCEPTED["logs-range-end"]: geth refuses a range whose toBlock is past the head
+    (execution-apis' filter-error-future-block-range: -32602 "block range extends beyond
+    current head block"); anvil reads it up to the head."""
+    pair, first, last = logged
+    flt = {"fromBlock": hex(first), "toBlock": hex(last + 5)}
+    ours, anvil = pair.both("eth_getLogs", flt)
+    assert "result" in anvil
+    assert "error" in ours and ours["error"]["code"] == -32602, describe("eth_getLogs", [flt], ours, anvil)
+    assert "block range extends beyond current head block" in ours["error"]["message"]
 
 
 def test_get_logs_refuses_more_than_four_topics(logged: tuple[Pair, int, int]) -> None:

@@ -275,6 +275,10 @@ class Sandbox(SandboxApi):
         self._start_nodes(record, nodes, relay_url, source, self._names)  # shared: wallets join it later
 
         self.info = self._describe(chain, record, rpc_url, relay_url, app, nodes)
+        # The set-up's blocks (deployment, funding, joins) were mined before the miner
+        # journals each block: on disk before sandbox.json announces the contracts, or a
+        # kill -9 right after start leaves a sandbox.json whose deployment no chain holds.
+        self._save_chain()
         if options.dashboard_port is not None:  # harness.dashboard: the live page
             dashboard = Dashboard(self)
             self.info["dashboard_url"] = self._listen(dashboard.app, options.dashboard_port, "dashboard", "--dashboard-port")

@@ -128,7 +128,14 @@ class SandboxOptions:
     max_lead: int | None = None
     # On a chain served by someone else (anvil, --rpc-url): mine an empty block
     # (evm_mine) after `block_time` seconds without one, so time passes while idle.
-    mine_idle: bool = False
+    mine_idle: bool | None = None  # None: on the anvil the sandbox starts, not on --rpc-url
+
+    @property
+    def idle_mining(self) -> bool:
+        """Whether to mine empty blocks while idle on a chain served by someone else: by
+        default on the anvil the sandbox starts itself (anvil mines only on demand, and an
+        ethers app's tx.wait() may need one more block), never on a node of the user's."""
+        return self.mine_idle if self.mine_idle is not None else self.anvil
     # The live dashboard's port (0: any free port; None: no dashboard).
     dashboard_port: int | None = None
 
@@ -260,7 +267,7 @@ class Sandbox(SandboxApi):
         source = ContractChainSource(deployment.task)
         relay_url = self._serve_relay(chain, record, source)
         rpc_url = self._serve_rpc(chain) if self._journal is not None else str(options.rpc_url or self._anvil_url())
-        if self._rpc is None and options.mine_idle and options.block_time is not None:
+        if self._rpc is None and options.idle_mining and options.block_time is not None:
             idle = IdleMiner(chain, options.block_time, on_block=self._wake_nodes)
             idle.start()
             self._stack.callback(idle.stop)

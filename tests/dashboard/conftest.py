@@ -83,8 +83,10 @@ def post(api: httpx.Client, path: str, body: Any) -> httpx.Response:
 # ---------------------------------------------------------------- the browser
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Per module, not per session: Playwright's sync API runs an event loop in this
+    # thread while it is open, and other tests in the same worker call asyncio.run.
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("Debian's chromium is not installed (apt-get install chromium): the dashboard's browser tests need it")

@@ -3,6 +3,7 @@ as subprocesses exactly as a developer starts them (`python -m harness.cli sandb
 
 from __future__ import annotations
 
+import asyncio
 import importlib.util
 import json
 import os
@@ -12,11 +13,11 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from web3 import Web3
@@ -29,6 +30,7 @@ from harness.rpc_methods import EthRpc
 from harness.rpc_server import create_rpc_app
 
 ROOT = Path(__file__).resolve().parents[2]
+T = TypeVar("T")
 STARTUP_TIMEOUT = 60.0  # a loaded 2-core CI machine imports web3 and friends slowly
 STOP_TIMEOUT = 5.0
 
@@ -60,6 +62,26 @@ def served_chain() -> Iterator[ServedChain]:
             yield ServedChain(chain, contracts, rpc, clock, running.url, Web3(Web3.HTTPProvider(running.url)))
     finally:
         rpc.close()
+
+
+def run_async(coroutine: Coroutine[Any, Any, T]) -> T:
+    """`asyncio.run` in a thread of its own: the test's thread may already run an event
+    loop (Playwright's sync API keeps one while a browser is open)."""
+    result: list[T] = []
+    failure: list[BaseException] = []
+
+    def main() -> None:
+        try:
+            result.append(asyncio.run(coroutine))
+        except BaseException as exc:  # handed to the caller's thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=main, name="test-event-loop")
+    thread.start()
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
 
 
 # ---------------------------------------------------------------- the example application

@@ -13,7 +13,7 @@ import websockets
 
 from harness.json_guard import MAX_BODY_BYTES, JsonRefused, loads_bounded, nesting_depth
 from harness.rpc_dev import MAX_MINE
-from tests.sandbox.conftest import ServedChain
+from tests.sandbox.conftest import ServedChain, run_async
 from tests.sandbox.test_rpc_server import post
 
 DEEP = 100_000  # deep enough to overflow the C stack under py-evm's recursion limit
@@ -61,7 +61,7 @@ def test_deeply_nested_json_over_websocket(served_chain: ServedChain) -> None:
             assert json.loads(await socket.recv())["result"].startswith("0x")
             return answer
 
-    answer = asyncio.run(go())
+    answer = run_async(go())
     assert answer["error"]["code"] == -32700 and "nests" in answer["error"]["message"]
     assert alive(served_chain)
 

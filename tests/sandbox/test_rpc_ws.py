@@ -21,7 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 
 from harness.chain_feed import ChainFeed
 from harness.protocol import CNX
-from tests.sandbox.conftest import ServedChain
+from tests.sandbox.conftest import ServedChain, run_async
 
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()
 APPROVAL = "0x" + keccak(text="Approval(address,address,uint256)").hex()
@@ -31,7 +31,7 @@ HEADER_ONLY = {"transactions", "uncles", "withdrawals", "size", "totalDifficulty
 
 
 def run(scenario: Coroutine[Any, Any, None]) -> None:
-    asyncio.run(asyncio.wait_for(scenario, 6 * WAIT))
+    run_async(asyncio.wait_for(scenario, 6 * WAIT))
 
 
 def ws_url(s: ServedChain) -> str:

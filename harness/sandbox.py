@@ -129,6 +129,12 @@ class SandboxOptions:
     # On a chain served by someone else (anvil, --rpc-url): mine an empty block
     # (evm_mine) after `block_time` seconds without one, so time passes while idle.
     mine_idle: bool | None = None  # None: on the anvil the sandbox starts, not on --rpc-url
+    # The live dashboard's port (0: any free port; None: no dashboard).
+    dashboard_port: int | None = None
+
+    @property
+    def mode(self) -> str:
+        return "anvil" if self.anvil else "rpc" if self.rpc_url else "in-memory"
 
     @property
     def idle_mining(self) -> bool:
@@ -136,12 +142,6 @@ class SandboxOptions:
         default on the anvil the sandbox starts itself (anvil mines only on demand, and an
         ethers app's tx.wait() may need one more block), never on a node of the user's."""
         return self.mine_idle if self.mine_idle is not None else self.anvil
-    # The live dashboard's port (0: any free port; None: no dashboard).
-    dashboard_port: int | None = None
-
-    @property
-    def mode(self) -> str:
-        return "anvil" if self.anvil else "rpc" if self.rpc_url else "in-memory"
 
     @classmethod
     def for_tests(

@@ -47,6 +47,7 @@ from harness.rpc_evm import CallOutcome, EvmReader
 from harness.rpc_logs import LogMethods
 from harness.rpc_pool import Miner, PoolTransaction
 from harness.rpc_wire import (
+    CallRequest,
     WireError,
     block_to_wire,
     data,
@@ -424,29 +425,41 @@ class EthRpc:
         assert header is not None
         return header
 
+    @staticmethod
+    def _call_fields(request: CallRequest) -> dict[str, Any]:
+        """A call's fields without those geth ignores in calls (nonce checks are skipped)."""
+        return {k: v for k, v in request.fields.items() if k not in ("chain_id", "nonce")}
+
+    def _run(self, fields: dict[str, Any], header: BlockHeaderAPI, priced: bool, record_access: bool = False) -> CallOutcome:
+        """Execute a call; a sender who cannot pay is refused in geth's words."""
+        try:
+            return self.evm.execute_call(fields, header, priced=priced, record_access=record_access)
+        except (EvmValidationError, TesterValidationError) as exc:
+            raise transaction_refused(exc) from None
+
+    @staticmethod
+    def _succeeded(outcome: CallOutcome) -> CallOutcome:
+        """The outcome, or its revert (code 3 with the data) or VM error raised as geth answers."""
+        if outcome.reverted:
+            raise revert_error(outcome.revert_data)
+        if outcome.error is not None:
+            raise RpcError(SERVER_ERROR, outcome.error)
+        return outcome
+
     def _call(self, params: list[Any]) -> str:
         tx, block, overrides = expect_params(params, 1, 2)
         if overrides:
             raise RpcError(INVALID_PARAMS, "state overrides are not supported by the sandbox")
         request = parse_call(tx)
         header = self._context(block, "latest")
-        fields = {k: v for k, v in request.fields.items() if k != "nonce"}  # geth skips nonce checks in calls
-        try:
-            outcome = self.evm.execute_call(fields, header, priced=request.fees_given)
-        except (EvmValidationError, TesterValidationError) as exc:
-            raise transaction_refused(exc) from None
-        if outcome.reverted:
-            raise revert_error(outcome.revert_data)
-        if outcome.error is not None:
-            raise RpcError(SERVER_ERROR, outcome.error)
-        return data(outcome.output)
+        return data(self._succeeded(self._run(self._call_fields(request), header, request.fees_given)).output)
 
     def _estimate_gas(self, params: list[Any]) -> str:
         """geth's binary search, by default in the pending block's context (as anvil):
         the next block's number, parent hash, time and prevrandao, after what is pending."""
         tx, block = expect_params(params, 1, 1)
         request = parse_call(tx)
-        fields = {k: v for k, v in request.fields.items() if k not in ("chain_id", "nonce")}
+        fields = self._call_fields(request)
         header = self._context(block, "pending")
         cap = min(int(fields.get("gas", header.gas_limit)), header.gas_limit)
         balance = int(self.backend.pyevm.chain.get_vm(at_header=header).state.get_balance(bytes.fromhex(request.sender[2:])))
@@ -457,13 +470,7 @@ class EthRpc:
         if request.fees_given and price:
             cap = min(cap, available // price)  # what the sender can pay for, as geth caps it
 
-        def run(gas: int) -> CallOutcome:
-            try:
-                return self.evm.execute_call({**fields, "gas": gas}, header, priced=request.fees_given)
-            except (EvmValidationError, TesterValidationError) as exc:
-                raise transaction_refused(exc) from None
-
-        return quantity(estimate_gas(run, cap))
+        return quantity(estimate_gas(lambda gas: self._run({**fields, "gas": gas}, header, request.fees_given), cap))
 
     def _create_access_list(self, params: list[Any]) -> dict[str, Any]:
         """The addresses and slots the call touches, but for those every transaction warms
@@ -471,16 +478,9 @@ class EthRpc:
         as geth's; by default in the pending block's context."""
         tx, block = expect_params(params, 1, 1)
         request = parse_call(tx)
-        fields = {k: v for k, v in request.fields.items() if k not in ("chain_id", "nonce")}
+        fields = self._call_fields(request)
         header = self._context(block, "pending")
-        try:
-            first = self.evm.execute_call(fields, header, priced=request.fees_given, record_access=True)
-        except (EvmValidationError, TesterValidationError) as exc:
-            raise transaction_refused(exc) from None
-        if first.reverted:
-            raise revert_error(first.revert_data)
-        if first.error is not None:
-            raise RpcError(SERVER_ERROR, first.error)
+        first = self._succeeded(self._run(fields, header, request.fees_given, record_access=True))
         warm_anyway = {bytes.fromhex(request.sender[2:]), bytes(header.coinbase), *(i.to_bytes(20, "big") for i in range(1, 0x12))}
         if fields.get("to"):
             warm_anyway.add(bytes.fromhex(str(fields["to"])[2:]))
@@ -490,10 +490,7 @@ class EthRpc:
             if address not in warm_anyway or slots
         ]
         listed = [{"address": e["address"], "storage_keys": tuple(e["storageKeys"])} for e in entries]
-        try:
-            second = self.evm.execute_call({**fields, "access_list": listed}, header, priced=request.fees_given)
-        except (EvmValidationError, TesterValidationError) as exc:
-            raise transaction_refused(exc) from None
+        second = self._run({**fields, "access_list": listed}, header, request.fees_given)
         return {"accessList": entries, "gasUsed": quantity(second.gas_used or first.gas_used)}
 
     # ------------------------------------------------------------ the pool

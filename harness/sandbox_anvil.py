@@ -71,9 +71,15 @@ class AnvilProcess:
 
 
 def start_anvil(
-    binary: Path, log_path: Path, host: str = "127.0.0.1", port: int = 0, startup_timeout: float = 20.0
+    binary: Path,
+    log_path: Path,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    startup_timeout: float = 20.0,
+    chain_id: int | None = None,
 ) -> AnvilProcess:
-    """Start anvil on `host`:`port` (0: a free port) and wait until it answers eth_chainId."""
+    """Start anvil on `host`:`port` (0: a free port) and wait until it answers eth_chainId;
+    `chain_id` replaces anvil's own (31337)."""
     port = port or _free_port(host)
     command = [
         str(binary),
@@ -83,6 +89,7 @@ def start_anvil(
         "--gas-limit", "60000000",
         "--block-base-fee-per-gas", "1",
         "--gas-price", "1",
+        *(["--chain-id", str(chain_id)] if chain_id is not None else []),
     ]  # fmt: skip
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("wb") as log:

@@ -14,10 +14,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +35,7 @@ from harness.rpc_dev import DevClock
 from harness.rpc_methods import EthRpc
 from harness.rpc_server import create_rpc_app
 from harness.sandbox import Sandbox, SandboxOptions
-from harness.sandbox_anvil import ANVIL_FIRST_KEY, ANVIL_VERSION, AnvilProcess, find_anvil
+from harness.sandbox_anvil import ANVIL_FIRST_KEY, ANVIL_VERSION, AnvilProcess, find_anvil, start_anvil
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 ANVIL_MISSING = (
@@ -46,12 +44,6 @@ ANVIL_MISSING = (
 )
 STAKE = 400 * CNX
 STARTUP_TIMEOUT = 30.0  # anvil and the sandbox start in a second or two; a loaded CI machine is slower
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def require_anvil() -> Path:
@@ -141,34 +133,6 @@ class Pair:
         return "0x" + bytes((account or self.user).sign_transaction(tx).raw_transaction).hex()
 
 
-def _start_anvil(binary: Path, chain_id: int, log_path: Path) -> AnvilProcess:
-    """anvil as the sandbox starts it (harness.sandbox_anvil), plus our chain id, so a
-    transaction signed once is valid on both chains."""
-    port = free_port()
-    command = [
-        str(binary), "--host", "127.0.0.1", "--port", str(port), "--hardfork", "prague",
-        "--gas-limit", "60000000", "--block-base-fee-per-gas", "1", "--gas-price", "1",
-        "--chain-id", str(chain_id),
-    ]  # fmt: skip
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    anvil = AnvilProcess(process=process, url=f"http://127.0.0.1:{port}", log_path=log_path)
-    deadline = time.monotonic() + STARTUP_TIMEOUT
-    with httpx.Client(timeout=1.0) as http:
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                raise AssertionError(f"anvil exited with {process.returncode}: {log_path.read_text(errors='replace')}")
-            try:
-                if "result" in http.post(anvil.url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_chainId"}).json():
-                    return anvil
-            except httpx.HTTPError:
-                pass
-            time.sleep(0.05)  # a bounded wait for the port to open
-    anvil.stop()
-    raise AssertionError(f"anvil did not answer within {STARTUP_TIMEOUT} s; see {log_path}")
-
-
 def _set_up(chain: Chain, owner: LocalAccount, user: LocalAccount, nodes: list[LocalAccount]) -> Deployment:
     """The same history on both chains: the same transactions from the same accounts, so
     contract addresses, balances and block numbers agree."""
@@ -194,7 +158,9 @@ def chains(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pair]:
     deployment = _set_up(chain, owner, user, nodes)
     clock.advance(120)
     rpc = EthRpc(chain, lock=threading.RLock(), clock=clock)
-    anvil = _start_anvil(binary, chain.chain_id, tmp_path_factory.mktemp("anvil") / "anvil.log")
+    # anvil as the sandbox starts it, plus our chain id, so a transaction signed once is
+    # valid on both chains.
+    anvil = start_anvil(binary, tmp_path_factory.mktemp("anvil") / "anvil.log", startup_timeout=STARTUP_TIMEOUT, chain_id=chain.chain_id)
     try:
         anvil_chain = Chain.from_rpc(anvil.url, ANVIL_FIRST_KEY)
         anvil_deployment = _set_up(anvil_chain, owner, user, nodes)

@@ -144,7 +144,8 @@ def _table(results: dict[str, Any]) -> None:
         target = data.get("target") if isinstance(data, dict) else None
         if target:
             verdict = "holds" if target["holds"] else "MISSED"
-            table.add_row(section, f"target: {target['what']}", f"{target['ratio']} ({verdict})")
+            measured = next((v for k, v in target.items() if k not in ("what", "holds")), "")
+            table.add_row(section, f"target: {target['what']}", f"{measured} ({verdict})")
     Console().print(table)
 
 

@@ -605,12 +605,26 @@ class Sandbox(SandboxApi):
             f"their code is there, and the Relay's database for that deployment ({folder}/relay-*.sqlite) is kept."
         )
 
+    def mining_note(self) -> str:
+        """How blocks are made, for the summary."""
+        options = self.options
+        every = f"a block every {options.block_time:g} s" if options.block_time else ""
+        if options.mode == "in-memory":
+            lead = options.max_lead if options.max_lead is not None else MAX_LEAD
+            idle = f"{every} while idle" if every and options.automine else every
+            made = " and ".join(part for part in ("each transaction at once" if options.automine else "", idle) if part)
+            return f"{made or 'only on evm_mine'}; the head at most {lead} s ahead of the wall clock"
+        if options.idle_mining and options.block_time is not None:
+            return f"the node's own, and {every} while idle (evm_mine)"
+        return "the node's own"
+
     def summary(self) -> str:
         info = self.info
         c = info["contracts"]
         lines = [
             f"Hydrogen Network sandbox up in {self.startup_seconds:.1f} s ({info['chain']} chain)",
-            f"  JSON-RPC   {info['rpc_url']}   chain id {info['chain_id']}",
+            f"  JSON-RPC   {info['rpc_url']}   chain id {info['chain_id']}   (WebSocket on the same port)",
+            f"  mining     {self.mining_note()}",
             f"  Relay      {info['relay_url']}",
             f"  contracts  CNX {c['token']}  Node {c['node']}  Task {c['task']}",
             f"  app wallet {info['app']['address']} ({APP_CNX // CNX:,} CNX at start; key in sandbox.json)",

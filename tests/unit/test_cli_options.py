@@ -59,3 +59,19 @@ def test_the_default_mix_is_cut_to_the_nodes_asked_for(tmp_path: Path, capsys: p
     assert main(["simulate", "--tasks", "1", "--nodes", "3", "--images", "1", "--size", "64", "--quiet", "--out", str(tmp_path / "sim")]) == 0
     assert "task 1: success" in capsys.readouterr().out
     assert (tmp_path / "sim" / "report.json").is_file()
+
+
+@pytest.mark.parametrize(
+    ("options", "says"),
+    [
+        ({}, "each transaction at once and a block every 1 s while idle; the head at most 5 s ahead"),
+        ({"automine": False}, "a block every 1 s; the head"),
+        ({"block_time": None}, "each transaction at once; the head"),
+        ({"anvil": True}, "the node's own, and a block every 1 s while idle (evm_mine)"),
+        ({"rpc_url": "http://127.0.0.1:1"}, "the node's own"),
+    ],
+)
+def test_the_summary_says_how_blocks_are_made(options: dict, says: str) -> None:
+    from harness.sandbox import Sandbox, SandboxOptions
+
+    assert Sandbox(SandboxOptions(**options), log=lambda _: None).mining_note().startswith(says)

@@ -23,6 +23,7 @@ import pytest
 from harness.chain import Chain
 from harness.contracts import Deployment, deploy
 from harness.reverts import RevertError
+from harness.wallet.fixtures import hydrogen_browser, hydrogen_dapp_page, hydrogen_open_dapp, hydrogen_wallet
 
 if TYPE_CHECKING:
     from fakes.node import SimulatedNode
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
     from harness.network import Network
     from harness.sandbox import Sandbox
 
-__all__ = ["expect_revert"]
+__all__ = ["expect_revert", "hydrogen_browser", "hydrogen_dapp_page", "hydrogen_open_dapp", "hydrogen_wallet"]
 
 DEFAULT_NODES = ("honest", "honest", "honest")
 _sandbox_log = logging.getLogger("hydrogen.sandbox")
@@ -243,6 +244,12 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             report.sections.extend(_network_sections(item))
         except Exception as exc:  # never hide the test's own failure behind ours
             report.sections.append(("hydrogen network", f"(could not read the timeline and ledger: {exc!r})"))
+        try:
+            from harness.wallet.fixtures import failure_sections
+
+            report.sections.extend(failure_sections(item))
+        except Exception as exc:  # noqa: BLE001
+            report.sections.append(("hydrogen wallet", f"(could not take the screenshot or the request log: {exc!r})"))
     return report
 
 

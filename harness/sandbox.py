@@ -50,6 +50,7 @@ from fakes.relay import (
 from harness.chain import ETH, Chain
 from harness.contracts import Deployment
 from harness.protocol import CNX
+from harness.dapp import with_dapp
 from harness.relay_client import NO_RETRY, RelayClient
 from harness.rpc_dev import DevClock
 from harness.chain_feed import ChainFeed
@@ -435,7 +436,12 @@ class Sandbox(SandboxApi):
         rollback = self._relay.resume()
         if rollback is not None:
             self.log(rollback.describe())
-        return self._listen(create_app(self._relay), self.options.relay_port, "Relay", "--relay-port")
+        # The reference DApp (harness.dapp) at /dapp/ on the Relay's port: same origin, no CORS.
+        relay_app = with_dapp(create_app(self._relay), self._dapp_config)
+        return self._listen(relay_app, self.options.relay_port, "Relay", "--relay-port")
+
+    def _dapp_config(self) -> dict[str, Any]:
+        return {"chain_id": self.info.get("chain_id"), "contracts": self.info.get("contracts", {})}
 
     def _serve_rpc(self, chain: Chain) -> str:
         assert self._clock is not None and self._journal is not None

@@ -116,6 +116,11 @@ class SandboxApi:
         return str(self._info("relay_url"))
 
     @property
+    def dapp_url(self) -> str:
+        """The reference DApp (harness/dapp/static), served on the Relay's port."""
+        return self.relay_url + "/dapp/"
+
+    @property
     def chain_id(self) -> int:
         return int(self._info("chain_id"))
 

@@ -239,3 +239,34 @@ def test_the_dapp_is_served_on_the_relay_port(hydrogen_sandbox):
         assert client.get("/dapp/config.json").json() == {"chain_id": hydrogen_sandbox.chain_id, "contracts": hydrogen_sandbox.info["contracts"]}
         assert client.get("/dapp/../pyproject.toml").status_code == 404
         assert client.get("/v1/nothing").status_code == 404  # the Relay still answers the rest
+
+
+def test_the_control_object_rejects_n_requests_and_emits_events(hydrogen_sandbox, hydrogen_wallet, hydrogen_open_dapp):
+    page = hydrogen_open_dapp()
+    page.wait_for_selector("body[data-ready=true]")
+    page.evaluate(
+        """() => { window.seen = []; const record = (name) => (payload) => window.seen.push([name, payload]);
+                   window.ethereum.on('chainChanged', record('chainChanged'));
+                   window.ethereum.on('accountsChanged', record('accountsChanged'));
+                   const dropped = record('dropped'); window.ethereum.on('chainChanged', dropped);
+                   window.ethereum.removeListener('chainChanged', dropped); }"""
+    )
+    hydrogen_wallet.reject(count=2)  # the next two requests that need the user
+    codes = page.evaluate(
+        """async () => { const out = [];
+            for (let i = 0; i < 3; i++) { try { await window.ethereum.request({method: 'eth_requestAccounts'}); out.push('ok'); }
+                                          catch (e) { out.push(e.code); } }
+            out.push(await window.ethereum.request({method: 'eth_blockNumber'}) ? 'read' : 'none');
+            return out; }"""
+    )
+    assert codes == [4001, 4001, "ok", "read"]
+    hydrogen_wallet.switch_chain(31337, "http://127.0.0.1:1")
+    hydrogen_wallet.switch_chain(hydrogen_sandbox.chain_id)
+    hydrogen_wallet.disconnect()
+    page.wait_for_function("() => window.seen.length >= 4")
+    address = hydrogen_wallet.address.lower()
+    assert page.evaluate("() => window.seen") == [
+        ["accountsChanged", [address]], ["chainChanged", "0x7a69"], ["chainChanged", hex(hydrogen_sandbox.chain_id)], ["accountsChanged", []],
+    ]  # fmt: skip
+    assert page.evaluate("() => window.ethereum.request({method: 'eth_accounts'})") == []
+    assert page.locator("#account").text_content() == "not connected"  # the DApp followed

@@ -104,19 +104,21 @@ function showError(error, what, rejected = 'Nothing was sent.') {
 function clearError() { $('error').hidden = true; $('error').textContent = ''; }
 
 async function refresh() {
-  if (!state.account) return;
+  const account = state.account;
+  if (!account) return;
   const { token, task } = state.config.contracts;
   const call = async (to, data) => BigInt(await rpc('eth_call', [{ to, data }, 'latest']));
   const [eth, cnx, allowance, fee, chain] = await Promise.all([
-    rpc('eth_getBalance', [state.account, 'latest']).then(BigInt),
-    call(token, (await selector('balanceOf(address)')) + addressWord(state.account)),
-    call(token, (await selector('allowance(address,address)')) + addressWord(state.account) + addressWord(task)),
+    rpc('eth_getBalance', [account, 'latest']).then(BigInt),
+    call(token, (await selector('balanceOf(address)')) + addressWord(account)),
+    call(token, (await selector('allowance(address,address)')) + addressWord(account) + addressWord(task)),
     call(task, await selector('taskFeePerNode()')),
     rpc('eth_chainId'),
   ]);
+  if (state.account !== account) return; // the user switched or left meanwhile: a newer refresh shows theirs
   state.fee = fee;
   const show = (id, value, text) => { $(id).textContent = text; $(id).dataset.wei = value.toString(); };
-  $('account').textContent = state.account;
+  $('account').textContent = account;
   $('chain').textContent = String(parseInt(chain, 16));
   show('eth', eth, units(eth));
   show('cnx', cnx, units(cnx));
@@ -127,7 +129,11 @@ async function refresh() {
 function setAccount(accounts) {
   state.account = accounts && accounts.length ? accounts[0].toLowerCase() : null;
   $('approve').disabled = $('create').disabled = !state.account;
-  if (!state.account) { $('account').textContent = 'not connected'; return Promise.resolve(); }
+  if (!state.account) {
+    $('account').textContent = 'not connected';
+    for (const id of ['cnx', 'eth', 'allowance']) { $(id).textContent = '-'; delete $(id).dataset.wei; }
+    return Promise.resolve();
+  }
   return refresh();
 }
 

@@ -38,7 +38,8 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="module")
 def hydrogen_browser() -> Iterator[Any]:
     """Headless Chromium (Debian's, found on PATH) driven by Playwright's sync API, one
-    per test module. Skips, naming the install command, when Chromium is missing."""
+    per test module (while it is open, Playwright runs an event loop in the test's
+    thread). Skips, naming the install command, when Chromium is missing."""
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip(f"Debian's chromium is not installed ({INSTALL_CHROMIUM}): the wallet's browser tests need it")

@@ -9,7 +9,6 @@ for Python (the `dev` extras); without Chromium they skip and say so.
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,16 +32,6 @@ OUT = ROOT / "out" / "dashboard"
 POOL = ["honest", "honest", "honest", "cheater", "offline", "offline", "offline"]
 ARGS = {"base_model": "runwayml/stable-diffusion-v1-5", "prompt": "a red fox in snow",
         "task_config": {"num_images": 2, "image_width": 128, "image_height": 128, "seed": 7}}  # fmt: skip
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    # Without these Chromium phones home at start, which a closed network refuses.
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-
 __all__ = ["ARGS", "OUT", "CnxApp", "args_json"]
 
 
@@ -83,21 +72,11 @@ def post(api: httpx.Client, path: str, body: Any) -> httpx.Response:
 # ---------------------------------------------------------------- the browser
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    # Per module, not per session: Playwright's sync API runs an event loop in this
-    # thread while it is open, and other tests in the same worker call asyncio.run.
-    chromium = shutil.which("chromium")
-    if chromium is None:
-        pytest.skip("Debian's chromium is not installed (apt-get install chromium): the dashboard's browser tests need it")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        try:
-            yield launched
-        finally:
-            launched.close()
+@pytest.fixture
+def browser(hydrogen_browser: Any) -> Any:
+    """The plugin's headless Chromium (one per module: Playwright's sync API runs an event
+    loop in this thread while it is open, and other tests in the same worker call asyncio.run)."""
+    return hydrogen_browser
 
 
 @pytest.fixture

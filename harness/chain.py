@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -35,7 +35,6 @@ __all__ = [
     "Chain",
     "RevertError",
     "SignedTransaction",
-    "TransactionCall",
 ]
 
 GENESIS_TIMESTAMP = 1_700_000_000  # 2023-11-14, the month H-net launched
@@ -75,14 +74,6 @@ class SignedTransaction:
     tx: dict[str, Any]
     raw: bytes
     tx_hash: str
-
-
-class TransactionCall(Protocol):
-    """What `Chain.transact` needs of a contract function call (web3's ContractFunction)."""
-
-    address: Any
-
-    def _encode_transaction_data(self) -> str: ...
 
 
 @dataclass

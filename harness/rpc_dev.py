@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 __all__ = ["MAX_MINE", "SELF_LOCKING", "DevClock", "DevMethods"]
 
 _MAX_TIMESTAMP = 2**63  # go-ethereum clients decode block timestamps as uint64
+MAX_BLOCK_TIME = 86_400  # seconds: longer waits overflow the miner thread's timed wait
 MAX_MINE = 10_000  # blocks one anvil_mine may ask for (each costs a few ms under the chain lock)
 # Methods that take the chain lock themselves, piece by piece.
 SELF_LOCKING = frozenset({"anvil_mine", "hardhat_mine"})
@@ -125,6 +126,8 @@ class DevMethods:
         latest = self._latest_timestamp()
         if timestamp <= latest:
             raise RpcError(SERVER_ERROR, f"timestamp {timestamp} is not after the latest block's timestamp {latest}")
+        if timestamp >= _MAX_TIMESTAMP:
+            raise RpcError(SERVER_ERROR, f"timestamp {timestamp} is past 2**63")
         return timestamp
 
     def _mine_one(self, timestamp: int | None = None) -> None:
@@ -184,8 +187,6 @@ class DevMethods:
     def _set_next_timestamp(self, params: list[Any]) -> None:
         (raw,) = expect_params(params, 1)
         timestamp = self._checked(parse_quantity(raw, "timestamp"))
-        if timestamp >= _MAX_TIMESTAMP:
-            raise RpcError(SERVER_ERROR, f"timestamp {timestamp} is past 2**63")
         self.miner.set_next_timestamp(timestamp)  # the clock continues from it
         return None
 
@@ -198,5 +199,7 @@ class DevMethods:
         """anvil's evm_setIntervalMining: seconds between blocks, 0 to stop."""
         (raw,) = expect_params(params, 1)
         seconds = parse_quantity(raw, "interval")
+        if seconds > MAX_BLOCK_TIME:
+            raise RpcError(SERVER_ERROR, f"interval: at most {MAX_BLOCK_TIME} s between blocks, got {seconds}")
         self.miner.set_block_time(float(seconds) if seconds else None)
         return None

@@ -410,7 +410,7 @@ class EthRpc:
 
     def _receipt(self, params: list[Any]) -> dict[str, Any] | None:
         (raw,) = expect_params(params, 1)
-        if self.miner.is_unmined(parse_hash(raw, "transaction hash")):
+        if self.miner.find(parse_hash(raw, "transaction hash")) is not None:
             return None  # eth-tester would describe it from the pending block
         try:
             return self._wire_receipt(self.tester.get_transaction_receipt(parse_hash(raw, "transaction hash")))

@@ -55,7 +55,6 @@ class PoolTransaction:
     """A transaction in the pool: applied to the pending block, or queued."""
 
     tx_hash: str
-    raw: bytes
     evm: SignedTransactionAPI
     sender: str
 
@@ -193,7 +192,7 @@ class Miner:
         with self._changed:
             tx = self._decode(raw)
             self._admit(tx)
-            if not self.automine or not any(p.tx_hash == tx.tx_hash for p in self._state.pending):
+            if not self.automine or not self._is_pending(tx.tx_hash):
                 return tx.tx_hash
             self._changed.notify_all()
             deadline = time.monotonic() + _RECEIPT_WAIT
@@ -231,7 +230,7 @@ class Miner:
             raise RpcError(SERVER_ERROR, f"invalid chain id for signer: have {chain_id} want {self._chain.chain_id}")
         if evm.gas > self._chain.header.gas_limit:
             raise RpcError(SERVER_ERROR, f"exceeds block gas limit: gas {evm.gas}, limit {self._chain.header.gas_limit}")
-        return PoolTransaction("0x" + bytes(evm.hash).hex(), bytes(raw), evm, sender)
+        return PoolTransaction("0x" + bytes(evm.hash).hex(), evm, sender)
 
     def _pending_nonce(self, sender: str) -> int:
         return int(self._chain.get_vm().state.get_nonce(bytes.fromhex(sender[2:])))
@@ -380,10 +379,6 @@ class Miner:
 
     def _is_pending(self, tx_hash: str) -> bool:
         return any(p.tx_hash == tx_hash for p in self._state.pending)
-
-    def is_unmined(self, tx_hash: str) -> bool:
-        """True if the transaction is in the pool (pending or queued), not in a block."""
-        return self.find(tx_hash) is not None
 
     def content(self) -> tuple[list[PoolTransaction], list[PoolTransaction]]:
         """The pending transactions in block order and the queued ones by sender and nonce."""

@@ -111,3 +111,15 @@ def test_mining_many_blocks_at_once_is_bounded(served_chain: ServedChain) -> Non
     assert int(call(served_chain, "eth_blockNumber", [])["result"], 16) == head
     assert call(served_chain, "anvil_mine", ["0x3"])["result"] is None
     assert int(call(served_chain, "eth_blockNumber", [])["result"], 16) == head + 3
+
+
+def test_time_controls_refuse_values_that_would_break_the_chain(served_chain: ServedChain) -> None:
+    """A timed wait that long overflowed the miner thread (which then mined nothing more);
+    timestamps past 2**63 break go-ethereum clients."""
+    head = int(call(served_chain, "eth_blockNumber", [])["result"], 16)
+    assert "at most 86400" in call(served_chain, "evm_setIntervalMining", ["0xffffffffffffffff"])["error"]["message"]
+    assert "2**63" in call(served_chain, "evm_mine", [hex(2**64)])["error"]["message"]
+    assert "2**63" in call(served_chain, "evm_setNextBlockTimestamp", [hex(2**63)])["error"]["message"]
+    assert int(call(served_chain, "eth_blockNumber", [])["result"], 16) == head
+    assert call(served_chain, "evm_mine", [])["result"] == "0x0"  # the miner still mines
+    assert int(call(served_chain, "eth_blockNumber", [])["result"], 16) == head + 1

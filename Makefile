@@ -4,6 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
 PYTEST_WORKERS ?= 2
+# The installed package's tree as links (harness/ is hydrogen_harness, fakes/ its .fakes), for
+# the tools that read packages from disk rather than import them: mypy and import-linter.
+TYPECHECK_TREE := .cache/typecheck
 
 .PHONY: setup demo test typecheck test-deep mutation contracts bench sandbox clean
 
@@ -24,9 +27,13 @@ demo: $(READY)
 test: $(READY)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
-## typecheck: mypy over harness, fakes and bench (settings in pyproject.toml)
+## typecheck: mypy over the package (harness/, fakes/) and bench, settings in pyproject.toml
 typecheck: $(READY)
-	$(BIN)/python -m mypy
+	rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)
+	cp -rs $(CURDIR)/harness $(TYPECHECK_TREE)/hydrogen_harness
+	cp -rs $(CURDIR)/fakes $(TYPECHECK_TREE)/hydrogen_harness/fakes
+	cp -rs $(CURDIR)/contracts $(TYPECHECK_TREE)/hydrogen_harness/contract_sources
+	MYPYPATH=$(TYPECHECK_TREE) $(BIN)/python -m mypy -p hydrogen_harness -p bench
 
 ## test-deep: the deep property-test profile on revm (runs of up to 500 steps until 256
 ## runs of at least 50 steps are complete)

@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 from websockets.sync.client import connect
 
-from harness.protocol import CNX
-from harness.sandbox import Sandbox, SandboxOptions
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 
 __all__ = ["bench_dashboard"]
 

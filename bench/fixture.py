@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from harness.protocol import CNX
-from harness.sandbox import Sandbox, SandboxOptions
-from harness.sandbox_pool import DEFAULT_NODES
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
+from hydrogen_harness.sandbox.pool import DEFAULT_NODES
 
 __all__ = ["bench_fixture", "isolation_seconds", "startup_seconds", "task_seconds"]
 

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from harness.chain import Chain
-from harness.contracts import deploy
-from harness.gas_report import GasFigures, measure_gas
-from harness.protocol import CNX
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import deploy
+from hydrogen_harness.chain.gas_report import GasFigures, measure_gas
+from hydrogen_harness.protocol.constants import CNX
 
 __all__ = ["bench_gas", "create_task_gas_by_nodes"]
 

@@ -29,7 +29,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from harness.compiler import compile_contract, sources_dir
+from hydrogen_harness.chain.compiler import compile_contract, sources_dir
 
 __all__ = ["MUTANTS", "Mutant", "MutantError", "apply", "copy_contracts", "main"]
 

@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from harness.protocol import CNX
-from harness.sandbox import Sandbox, SandboxOptions
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 
 __all__ = ["bench_upload_to_success", "upload_to_success_seconds"]
 

@@ -15,8 +15,8 @@ from typing import Any
 from eth_abi import encode
 from eth_utils import keccak
 
-from harness.chain import Chain
-from harness.contracts import deploy
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import deploy
 
 __all__ = ["bench_properties"]
 
@@ -56,7 +56,7 @@ def _raw_revm_transfers_per_s(count: int) -> float:
     """pyrevm with nothing around it: the engine's own floor."""
     import pyrevm
 
-    from harness.compiler import compile_contract
+    from hydrogen_harness.chain.compiler import compile_contract
 
     evm = pyrevm.EVM(spec_id="PRAGUE")
     owner = "0x" + "11" * 20

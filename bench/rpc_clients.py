@@ -24,8 +24,8 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from harness.rpc_pool import MAX_LEAD
-from harness.sandbox import Sandbox, SandboxOptions
+from hydrogen_harness.jsonrpc.pool import MAX_LEAD
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 
 __all__ = ["bench_head_lag", "head_lag"]
 

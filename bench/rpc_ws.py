@@ -13,12 +13,12 @@ import httpx
 from websockets.sync.client import connect
 
 from bench.measure import Figure
-from fakes.relay import serve_relay
-from harness.chain import Chain
-from harness.contracts import deploy
-from harness.rpc_dev import DevClock
-from harness.rpc_methods import EthRpc
-from harness.rpc_server import create_rpc_app
+from hydrogen_harness.fakes.relay import serve_relay
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import deploy
+from hydrogen_harness.jsonrpc.dev import DevClock
+from hydrogen_harness.jsonrpc.methods import EthRpc
+from hydrogen_harness.jsonrpc.server import create_rpc_app
 
 __all__ = ["bench_rpc_ws"]
 

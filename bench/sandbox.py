@@ -17,7 +17,7 @@ from typing import Any
 import httpx
 from eth_account import Account
 
-from harness.relay_client import RelayClient
+from hydrogen_harness.client.relay import RelayClient
 
 __all__ = ["bench_sandbox"]
 
@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parent.parent
 def _start(state: Path) -> tuple[subprocess.Popen[bytes], dict[str, Any], float]:
     began = time.perf_counter()
     process = subprocess.Popen(
-        [sys.executable, "-m", "harness.cli", "sandbox", "--rpc-port", "0", "--relay-port", "0", "--dashboard-port", "0", "--state", str(state), "--nodes", "3"],
+        [sys.executable, "-m", "hydrogen_harness.cli", "sandbox", "--rpc-port", "0", "--relay-port", "0", "--dashboard-port", "0", "--state", str(state), "--nodes", "3"],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -7,8 +7,8 @@ import time
 from collections.abc import Callable
 
 from bench.workflow import ARGS
-from harness.network import Network
-from harness.protocol import CNX
+from hydrogen_harness.sim.network import Network
+from hydrogen_harness.protocol.constants import CNX
 
 __all__ = ["seconds_per_task_by_history", "seconds_per_task_by_nodes"]
 

@@ -9,10 +9,10 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from bench.measure import Figure
-from harness.chain import Chain
-from harness.contracts import deploy
-from harness.network import Network
-from harness.protocol import CNX, commitment_of
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import deploy
+from hydrogen_harness.sim.network import Network
+from hydrogen_harness.protocol.constants import CNX, commitment_of
 
 __all__ = ["bench_workflow"]
 

@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from PIL import Image
 from pydantic import BaseModel
 
-from harness.task_args import TaskArgs, validate_task_args
+from hydrogen_harness.protocol.task_args import TaskArgs, validate_task_args
 
 __all__ = [
     "MAX_PIXELS",

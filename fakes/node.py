@@ -25,15 +25,15 @@ from typing import Any, Protocol
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from fakes.behaviour import Behaviour, CrashPoint, WorkKind
-from fakes.diffusion import DeterministicGenerator, ImageGenerator, jitter
-from harness.contracts import Deployment
-from harness.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
-from harness.phash import result_bytes
-from harness.protocol import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of
-from harness.relay_client import RelayClient, RelayError, RelayNotReady, RelayUnavailable
-from harness.reverts import RevertError
-from harness.task_args import TaskArgsError, parse_task_args
+from hydrogen_harness.fakes.behaviour import Behaviour, CrashPoint, WorkKind
+from hydrogen_harness.fakes.diffusion import DeterministicGenerator, ImageGenerator, jitter
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
+from hydrogen_harness.protocol.phash import result_bytes
+from hydrogen_harness.protocol.constants import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of
+from hydrogen_harness.client.relay import RelayClient, RelayError, RelayNotReady, RelayUnavailable
+from hydrogen_harness.protocol.reverts import RevertError
+from hydrogen_harness.protocol.task_args import TaskArgsError, parse_task_args
 
 __all__ = ["NodeTask", "NodeTaskPhase", "SimulatedNode", "TaskStore"]
 
@@ -76,7 +76,7 @@ class NodeTask:
 
 
 class TaskStore(Protocol):
-    """Where a node keeps its tasks in flight (`harness.node_store.NodeTaskFile`)."""
+    """Where a node keeps its tasks in flight (`hydrogen_harness.sandbox.node_store.NodeTaskFile`)."""
 
     def load(self) -> dict[int, dict[str, Any]]: ...
 

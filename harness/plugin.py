@@ -20,17 +20,17 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from harness.chain import Chain
-from harness.contracts import Deployment, deploy
-from harness.reverts import RevertError
-from harness.wallet.fixtures import hydrogen_browser, hydrogen_dapp_page, hydrogen_open_dapp, hydrogen_wallet
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.protocol.reverts import RevertError
+from hydrogen_harness.wallet.fixtures import hydrogen_browser, hydrogen_dapp_page, hydrogen_open_dapp, hydrogen_wallet
 
 if TYPE_CHECKING:
-    from fakes.node import SimulatedNode
-    from fakes.relay import RelayService
-    from harness.app import Application
-    from harness.network import Network
-    from harness.sandbox import Sandbox
+    from hydrogen_harness.fakes.node import SimulatedNode
+    from hydrogen_harness.fakes.relay import RelayService
+    from hydrogen_harness.client.app import Application
+    from hydrogen_harness.sim.network import Network
+    from hydrogen_harness.sandbox.core import Sandbox
 
 __all__ = ["expect_revert", "hydrogen_browser", "hydrogen_dapp_page", "hydrogen_open_dapp", "hydrogen_wallet"]
 
@@ -141,7 +141,7 @@ def hydrogen_network(request: pytest.FixtureRequest, _hydrogen_session_deploymen
     Drive it with `step()`, `run_until(...)`, `settle()`, `advance(seconds)`; read
     `timeline` and `ledger`. Everything is reverted when the test ends.
     """
-    from harness.network import Network
+    from hydrogen_harness.sim.network import Network
 
     chain = _hydrogen_session_deployment.chain
     undo = chain.isolate()
@@ -174,8 +174,8 @@ def hydrogen_relay(hydrogen_network: Network) -> RelayService:
 def _hydrogen_sandbox_session(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     """The session's live network (one per xdist worker), its node pool sized from the
     `hydrogen_nodes` markers of the collected tests that use `hydrogen_sandbox`."""
-    from harness.sandbox import Sandbox, SandboxError, SandboxOptions
-    from harness.sandbox_pool import pool_for
+    from hydrogen_harness.sandbox.core import Sandbox, SandboxError, SandboxOptions
+    from hydrogen_harness.sandbox.pool import pool_for
 
     specs = []
     for item in request.session.items:
@@ -245,7 +245,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         except Exception as exc:  # never hide the test's own failure behind ours
             report.sections.append(("hydrogen network", f"(could not read the timeline and ledger: {exc!r})"))
         try:
-            from harness.wallet.fixtures import failure_sections
+            from hydrogen_harness.wallet.fixtures import failure_sections
 
             report.sections.extend(failure_sections(item))
         except Exception as exc:  # noqa: BLE001
@@ -254,7 +254,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
 
 
 def _network_sections(item: pytest.Item) -> list[tuple[str, str]]:
-    from harness.report_sections import ledger_text, timeline_text
+    from hydrogen_harness.sim.report import ledger_text, timeline_text
 
     funcargs: dict[str, Any] = getattr(item, "funcargs", {})
     sandbox = funcargs.get("hydrogen_sandbox")

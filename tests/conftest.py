@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from harness.contracts import Deployment
-from harness.sandbox_anvil import AnvilProcess, find_anvil, start_anvil
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.sandbox.anvil import AnvilProcess, find_anvil, start_anvil
 
 
 @pytest.fixture

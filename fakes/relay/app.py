@@ -30,14 +30,14 @@ from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from harness.asgi_body import BodyTooLarge, read_body, replay
-from harness.relay_client import RelayField, RelayTask
+from hydrogen_harness.boundary.asgi_body import BodyTooLarge, read_body, replay
+from hydrogen_harness.client.relay import RelayField, RelayTask
 
-from fakes.relay.errors import RelayServiceError, RelayValidationError
-from fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_UPLOAD_BYTES, MAX_UPLOAD_DECODED_BYTES
-from fakes.relay.json_limits import MAX_JSON_BODY_BYTES, may_nest_too_deep, too_deep
-from fakes.relay.records import task_json
-from fakes.relay.service import RelayService
+from hydrogen_harness.fakes.relay.errors import RelayServiceError, RelayValidationError
+from hydrogen_harness.fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_UPLOAD_BYTES, MAX_UPLOAD_DECODED_BYTES
+from hydrogen_harness.fakes.relay.json_limits import MAX_JSON_BODY_BYTES, may_nest_too_deep, too_deep
+from hydrogen_harness.fakes.relay.records import task_json
+from hydrogen_harness.fakes.relay.service import RelayService
 
 __all__ = ["create_app"]
 

@@ -1,7 +1,7 @@
 """Where the fake Relay reads the chain: a block head and the Task contract's events.
 
 `ChainSource` is all the service needs, so tests can feed it a scripted list of
-events and the sandbox can point it at any chain `harness.contracts` can reach.
+events and the sandbox can point it at any chain `hydrogen_harness.chain.contracts` can reach.
 """
 
 from __future__ import annotations
@@ -10,9 +10,9 @@ from typing import Protocol
 
 from web3.exceptions import BlockNotFound
 
-from harness.contracts import TaskContract
-from harness.events import TaskEvent
-from harness.revm_backend import RevmBackend
+from hydrogen_harness.chain.contracts import TaskContract
+from hydrogen_harness.protocol.events import TaskEvent
+from hydrogen_harness.chain.revm import RevmBackend
 
 __all__ = ["ChainSource", "ContractChainSource"]
 

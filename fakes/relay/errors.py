@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.relay_client import RelayField, RelayMessage
+from hydrogen_harness.client.relay import RelayField, RelayMessage
 
 __all__ = ["RelayInternalError", "RelayServiceError", "RelayValidationError"]
 

@@ -25,13 +25,13 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
-from harness.events import TaskAborted, TaskCreated, TaskEvent, TaskSuccess
-from harness.relay_client import RelayTaskStatus
+from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskSuccess
+from hydrogen_harness.client.relay import RelayTaskStatus
 
-from fakes.relay.chain_source import ChainSource
-from fakes.relay.errors import RelayInternalError
-from fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
-from fakes.relay.storage import Storage
+from hydrogen_harness.fakes.relay.chain_source import ChainSource
+from hydrogen_harness.fakes.relay.errors import RelayInternalError
+from hydrogen_harness.fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
+from hydrogen_harness.fakes.relay.storage import Storage
 
 __all__ = ["ChainFollower", "Rollback"]
 

@@ -26,10 +26,10 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from harness.phash import phash
-from harness.relay_client import RelayField, RelayMessage
+from hydrogen_harness.protocol.phash import phash
+from hydrogen_harness.client.relay import RelayField, RelayMessage
 
-from fakes.relay.errors import RelayValidationError
+from hydrogen_harness.fakes.relay.errors import RelayValidationError
 
 __all__ = [
     "MAX_IMAGES",

@@ -4,13 +4,13 @@ Both are parsed by Python's C JSON decoder (FastAPI parses the body, the service
 parses `task_args`), which recurses once per nesting level until it reaches the
 recursion limit; py-evm raises that limit to 100,000 at import, so 100,000 nested
 `[` overflow the thread's C stack and kill the whole process. Every client JSON
-text is therefore measured with `harness.json_guard.nesting_depth` before anything
+text is therefore measured with `hydrogen_harness.boundary.json_guard.nesting_depth` before anything
 parses it, and refused past `MAX_DEPTH` levels (task args nest 4 deep at most).
 """
 
 from __future__ import annotations
 
-from harness.json_guard import MAX_DEPTH, nesting_depth
+from hydrogen_harness.boundary.json_guard import MAX_DEPTH, nesting_depth
 
 __all__ = ["MAX_DEPTH", "MAX_JSON_BODY_BYTES", "may_nest_too_deep", "too_deep"]
 

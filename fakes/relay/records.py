@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from harness.relay_client import RelayTaskStatus
+from hydrogen_harness.client.relay import RelayTaskStatus
 
 __all__ = ["RowKind", "SelectedNodeRecord", "TaskRecord", "rfc3339", "task_json"]
 

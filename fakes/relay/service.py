@@ -29,18 +29,18 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any
 
-from harness.phash import phash
-from harness.relay_client import RelayField, RelayMessage, RelayTaskStatus
-from harness.signing import SignatureError, recover_signer
-from harness.task_args import TaskArgsError, parse_task_args, task_hash
+from hydrogen_harness.protocol.phash import phash
+from hydrogen_harness.client.relay import RelayField, RelayMessage, RelayTaskStatus
+from hydrogen_harness.protocol.signing import SignatureError, recover_signer
+from hydrogen_harness.protocol.task_args import TaskArgsError, parse_task_args, task_hash
 
-from fakes.relay.chain_source import ChainSource
-from fakes.relay.errors import RelayValidationError
-from fakes.relay.follower import ChainFollower, Rollback
-from fakes.relay.images import check_result_images
-from fakes.relay.json_limits import too_deep
-from fakes.relay.records import TaskRecord
-from fakes.relay.storage import Storage
+from hydrogen_harness.fakes.relay.chain_source import ChainSource
+from hydrogen_harness.fakes.relay.errors import RelayValidationError
+from hydrogen_harness.fakes.relay.follower import ChainFollower, Rollback
+from hydrogen_harness.fakes.relay.images import check_result_images
+from hydrogen_harness.fakes.relay.json_limits import too_deep
+from hydrogen_harness.fakes.relay.records import TaskRecord
+from hydrogen_harness.fakes.relay.storage import Storage
 
 __all__ = ["SIGNATURE_WINDOW", "RelayService"]
 

@@ -18,9 +18,9 @@ from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 
-from harness.relay_client import RelayTaskStatus
+from hydrogen_harness.client.relay import RelayTaskStatus
 
-from fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
+from hydrogen_harness.fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
 
 __all__ = ["RelayDatabaseDamaged", "RelayDatabaseError", "SqliteStorage"]
 

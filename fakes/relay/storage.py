@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from typing import Protocol
 
-from fakes.relay.records import RowKind, TaskRecord
+from hydrogen_harness.fakes.relay.records import RowKind, TaskRecord
 
 __all__ = ["MemoryStorage", "Storage"]
 

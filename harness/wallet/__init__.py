@@ -15,6 +15,6 @@ records every request in `requests`.
 Relay wants v = 0 or 1: subtract 27 from the last byte (the reference DApp does).
 """
 
-from harness.wallet.wallet import PROVIDER_JS, USER_REJECTED, TestWallet, WalletError, WalletRequest
+from hydrogen_harness.wallet.wallet import PROVIDER_JS, USER_REJECTED, TestWallet, WalletError, WalletRequest
 
 __all__ = ["PROVIDER_JS", "USER_REJECTED", "TestWallet", "WalletError", "WalletRequest"]

@@ -1,4 +1,4 @@
-"""pytest fixtures of the test wallet, registered by harness.plugin (see `pytest --fixtures`).
+"""pytest fixtures of the test wallet, registered by hydrogen_harness.plugin (see `pytest --fixtures`).
 
 Playwright (sync API) drives Debian's Chromium (`shutil.which("chromium")`); Playwright's
 own browser download is never used. Without Chromium the browser tests skip and say how
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 from eth_account import Account
 
-from harness.wallet.wallet import TestWallet
+from hydrogen_harness.wallet.wallet import TestWallet
 
 if TYPE_CHECKING:
-    from harness.sandbox import Sandbox
+    from hydrogen_harness.sandbox.core import Sandbox
 
 __all__ = ["CHROMIUM_ARGS", "INSTALL_CHROMIUM", "failure_sections", "hydrogen_browser", "hydrogen_dapp_page", "hydrogen_open_dapp", "hydrogen_wallet"]
 

@@ -27,15 +27,15 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from fakes.relay import serve_relay
-from harness.chain import Chain
-from harness.contracts import Deployment, deploy
-from harness.protocol import CNX
-from harness.rpc_dev import DevClock
-from harness.rpc_methods import EthRpc
-from harness.rpc_server import create_rpc_app
-from harness.sandbox import Sandbox, SandboxOptions
-from harness.sandbox_anvil import ANVIL_FIRST_KEY, ANVIL_VERSION, AnvilProcess, find_anvil, start_anvil
+from hydrogen_harness.fakes.relay import serve_relay
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.jsonrpc.dev import DevClock
+from hydrogen_harness.jsonrpc.methods import EthRpc
+from hydrogen_harness.jsonrpc.server import create_rpc_app
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
+from hydrogen_harness.sandbox.anvil import ANVIL_FIRST_KEY, ANVIL_VERSION, AnvilProcess, find_anvil, start_anvil
 
 JS_DIR = Path(__file__).resolve().parent / "js"
 ANVIL_MISSING = (

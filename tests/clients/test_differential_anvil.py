@@ -23,7 +23,7 @@ from typing import Any
 import pytest
 from eth_utils import keccak
 
-from harness.protocol import CNX
+from hydrogen_harness.protocol.constants import CNX
 from tests.clients import wire
 from tests.clients.conftest import Endpoint, Pair
 

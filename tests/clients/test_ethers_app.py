@@ -18,7 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.sandbox import Sandbox
+from hydrogen_harness.sandbox.core import Sandbox
 from tests.clients.conftest import NodeApp, client_tasks
 
 IN_FLIGHT = 3  # createTask calls sent at once (plus the wave's approve)
@@ -34,8 +34,8 @@ SEEDS = {("http", True): 1000, ("http", False): 2000, ("ws", True): 3000}  # dis
 
 
 def has_websocket_endpoint() -> bool:
-    """Our endpoint serves WebSocket once harness.rpc_ws exists (anvil always does)."""
-    return importlib.util.find_spec("harness.rpc_ws") is not None
+    """Our endpoint serves WebSocket once hydrogen_harness.jsonrpc.ws exists (anvil always does)."""
+    return importlib.util.find_spec("hydrogen_harness.jsonrpc.ws") is not None
 
 
 def run_app(node_app: NodeApp, sandbox: Sandbox, transport: str, batching: bool) -> dict[str, Any]:

@@ -21,7 +21,7 @@ import pytest
 from eth_account import Account
 from web3 import Web3
 
-from harness.sandbox import Sandbox
+from hydrogen_harness.sandbox.core import Sandbox
 from tests.clients.conftest import client_tasks
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,8 +9,8 @@ from __future__ import annotations
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from harness.contracts import Deployment
-from harness.protocol import CNX
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.constants import CNX
 from tests.contracts.helpers import JoinNodes, RunningTask, start_task
 
 

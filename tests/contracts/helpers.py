@@ -16,9 +16,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 from web3.types import TxReceipt
 
-from harness.contracts import CreatedTask, Deployment
-from harness.events import TaskEvent
-from harness.protocol import CNX, STAKE_AMOUNT, TOTAL_SUPPLY, ZERO_HASH, NodeStatus, TaskInfo, commitment_of
+from hydrogen_harness.chain.contracts import CreatedTask, Deployment
+from hydrogen_harness.protocol.events import TaskEvent
+from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, TOTAL_SUPPLY, ZERO_HASH, NodeStatus, TaskInfo, commitment_of
 
 __all__ = [
     "EMPTY_TASK",

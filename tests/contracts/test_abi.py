@@ -1,7 +1,7 @@
 """Wire compatibility with H-net (PROTOCOL.md 2): selectors, event topics, indexing.
 
 The expected signatures are written out by hand from PROTOCOL.md; the compiled ABI
-(harness.compiler) must contain each with the same types, outputs, indexed flags
+(hydrogen_harness.chain.compiler) must contain each with the same types, outputs, indexed flags
 and (where PROTOCOL.md names them) field names.
 """
 
@@ -14,10 +14,10 @@ from eth_abi import decode, encode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from harness.compiler import compile_contract
-from harness.contracts import Deployment
-from harness.events import EventCodec
-from harness.protocol import CNX, ZERO_HASH
+from hydrogen_harness.chain.compiler import compile_contract
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.events import EventCodec
+from hydrogen_harness.protocol.constants import CNX, ZERO_HASH
 from tests.contracts.helpers import RunningTask
 
 TASK_INFO = "(uint256,address,bytes32,bytes32,bool,address[],bytes32[],bytes32[],bytes[],uint256[],address,bool,uint256,uint256)"

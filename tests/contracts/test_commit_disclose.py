@@ -16,9 +16,9 @@ from __future__ import annotations
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from harness.contracts import Deployment
-from harness.plugin import expect_revert
-from harness.protocol import ZERO_HASH, NodeStatus, commitment_of
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import ZERO_HASH, NodeStatus, commitment_of
 from tests.contracts.helpers import (
     EMPTY_TASK,
     FEE,

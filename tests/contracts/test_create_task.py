@@ -14,9 +14,9 @@ from eth_abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 
-from harness.contracts import Deployment
-from harness.plugin import expect_revert
-from harness.protocol import CNX, ZERO_HASH, NodeStatus
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import CNX, ZERO_HASH, NodeStatus
 from tests.contracts.helpers import EMPTY_TASK, FEE, JoinNodes, Balances, assert_invariants, fresh_hash, start_task
 
 APPROVAL = keccak(text="Approval(address,address,uint256)")

@@ -29,15 +29,15 @@ from eth.estimators.gas import binary_gas_search_exact
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from harness.app import CREATE_TASK_GAS
-from harness.backends import BLOCK_GAS_LIMIT, RpcBackend, TesterBackend
-from harness.chain import Chain, RevertError
-from harness.compiler import contract_source, sources_dir
-from harness.contracts import TASK_GAS, Deployment, deploy
-from harness.events import TaskCreated
-from harness.plugin import expect_revert
-from harness.protocol import CNX, ZERO_HASH, NodeStatus
-from harness.reverts import decode_revert
+from hydrogen_harness.client.app import CREATE_TASK_GAS
+from hydrogen_harness.chain.tester import BLOCK_GAS_LIMIT, RpcBackend, TesterBackend
+from hydrogen_harness.chain.chain import Chain, RevertError
+from hydrogen_harness.chain.compiler import contract_source, sources_dir
+from hydrogen_harness.chain.contracts import TASK_GAS, Deployment, deploy
+from hydrogen_harness.protocol.events import TaskCreated
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import CNX, ZERO_HASH, NodeStatus
+from hydrogen_harness.protocol.reverts import decode_revert
 
 MAX_UINT = 2**256 - 1
 INTRINSIC_GAS = 21_000

@@ -27,9 +27,9 @@ from __future__ import annotations
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from harness.contracts import Deployment
-from harness.plugin import expect_revert
-from harness.protocol import NodeStatus
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import NodeStatus
 from tests.contracts.helpers import EMPTY_TASK, FEE, HONEST, STAKE, RunningTask, assert_invariants, event_tuples, flip_bits
 
 AVAILABLE, BUSY, QUIT = NodeStatus.AVAILABLE, NodeStatus.BUSY, NodeStatus.QUIT

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from harness.chain import Chain
-from harness.compiler import sources_dir
-from harness.contracts import Deployment, deploy
-from harness.plugin import expect_revert
-from harness.protocol import CNX, NodeStatus
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.compiler import sources_dir
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import CNX, NodeStatus
 
 
 def _variant(tmp_path: Path, name: str, old: str, new: str) -> Path:

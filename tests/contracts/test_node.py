@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from harness.contracts import Deployment
-from harness.plugin import expect_revert
-from harness.protocol import NodeStatus
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import NodeStatus
 from tests.contracts.helpers import FEE, JoinNodes, HONEST, STAKE, Balances, assert_invariants, flip_bits, start_task
 
 S = NodeStatus

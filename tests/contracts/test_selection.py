@@ -28,9 +28,9 @@ from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
-from harness import backends
-from harness.contracts import CreatedTask, Deployment
-from harness.protocol import CNX, ZERO_HASH, NodeStatus
+from hydrogen_harness.chain import tester as backends
+from hydrogen_harness.chain.contracts import CreatedTask, Deployment
+from hydrogen_harness.protocol.constants import CNX, ZERO_HASH, NodeStatus
 from tests.contracts.helpers import HONEST, STAKE, JoinNodes, RunningTask, assert_invariants, start_task
 
 AVAILABLE, BUSY, PAUSED = NodeStatus.AVAILABLE, NodeStatus.BUSY, NodeStatus.PAUSED

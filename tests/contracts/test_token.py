@@ -7,9 +7,9 @@ from typing import Any
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
-from harness.contracts import Deployment
-from harness.plugin import expect_revert
-from harness.protocol import CNX, TOTAL_SUPPLY
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import CNX, TOTAL_SUPPLY
 
 TRANSFER = keccak(text="Transfer(address,address,uint256)")
 APPROVAL = keccak(text="Approval(address,address,uint256)")

@@ -11,8 +11,8 @@ from eth_account import Account
 from eth_account.messages import encode_defunct, encode_typed_data
 from web3 import Web3
 
-from harness.phash import phash
-from harness.wallet import USER_REJECTED, TestWallet
+from hydrogen_harness.protocol.phash import phash
+from hydrogen_harness.wallet import USER_REJECTED, TestWallet
 
 OUT = Path(__file__).resolve().parents[2] / "out" / "dapp"
 CNX = 10**18

@@ -17,8 +17,8 @@ from typing import Any
 import httpx
 import pytest
 
-from harness.protocol import CNX
-from harness.sandbox import Sandbox, SandboxOptions
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_APP = ROOT / "examples" / "cnx_app"

@@ -15,10 +15,10 @@ import httpx
 import pytest
 from web3 import Web3
 
-from harness.dashboard import DashboardView
-from harness.protocol import CNX, STAKE_AMOUNT, NodeStatus
-from harness.sandbox import Sandbox
-from harness.sandbox_cli import add_sandbox_arguments
+from hydrogen_harness.sandbox.dashboard import DashboardView
+from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, NodeStatus
+from hydrogen_harness.sandbox.core import Sandbox
+from hydrogen_harness.cli.sandbox import add_sandbox_arguments
 from tests.dashboard.conftest import ARGS, args_json, new_app
 
 TRANSFER = Web3.keccak(text="Transfer(address,address,uint256)")
@@ -63,7 +63,7 @@ def test_the_page_loads_only_its_own_files(api: httpx.Client) -> None:
         answer = api.get(f"/static/{name}")
         assert answer.status_code == 200 and answer.headers["content-type"].startswith(kind)
     # No third-party code and no other origin: every URL the files name is a path on this server.
-    static = resources.files("harness.dashboard") / "static"
+    static = resources.files("hydrogen_harness.sandbox.dashboard") / "static"
     for name in ("index.html", "dashboard.js", "dashboard.css"):
         text = (static / name).read_text()
         assert not re.search(r"(https?:)?//[a-z0-9.-]+\.[a-z]{2,}", text, re.IGNORECASE), name

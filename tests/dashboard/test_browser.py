@@ -8,8 +8,8 @@ from typing import Any
 import httpx
 from playwright.sync_api import expect
 
-from harness.protocol import CNX
-from harness.sandbox import Sandbox
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.sandbox.core import Sandbox
 from tests.dashboard.conftest import ARGS, args_json, new_app, screenshot
 
 LIVE = 15_000  # ms: the page follows the chain within a second; this only bounds a stuck test

@@ -11,9 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from harness.protocol import CNX, STAKE_AMOUNT
-from harness.sandbox import Sandbox, SandboxOptions
-from harness.sandbox_anvil import ANVIL_VERSION, find_anvil
+from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
+from hydrogen_harness.sandbox.anvil import ANVIL_VERSION, find_anvil
 from tests.dashboard.conftest import ARGS, new_app
 from tests.dashboard.test_api import events
 

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
-from harness.app import Application
-from harness.app_store import ProgressStore
-from harness.network import Network
+from hydrogen_harness.client.app import Application
+from hydrogen_harness.client.store import ProgressStore
+from hydrogen_harness.sim.network import Network
 
 
 def small_args(prompt: str = "a lighthouse at dusk", images: int = 2, size: int = 64, **config: Any) -> dict[str, Any]:

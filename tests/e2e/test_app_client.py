@@ -7,13 +7,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.app import AllowanceMode, InsufficientFunds, TaskOutcome, WatchMode
-from harness.app_store import ProgressStore
-from harness.network import Network
-from harness.protocol import CNX
-from harness.reverts import RevertError
-from harness.simulate import run_simulation
-from harness.task_args import TaskArgsError
+from hydrogen_harness.client.app import AllowanceMode, InsufficientFunds, TaskOutcome, WatchMode
+from hydrogen_harness.client.store import ProgressStore
+from hydrogen_harness.sim.network import Network
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.protocol.reverts import RevertError
+from hydrogen_harness.sim.simulate import run_simulation
+from hydrogen_harness.protocol.task_args import TaskArgsError
 from tests.e2e.conftest import Crash, crash_at, restart, small_args
 
 FEE = 10 * CNX

@@ -7,10 +7,10 @@ import re
 import httpx
 import pytest
 
-from harness.app import TaskOutcome
-from harness.contracts import Deployment
-from harness.network import Network
-from harness.protocol import CNX, NodeStatus
+from hydrogen_harness.client.app import TaskOutcome
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.sim.network import Network
+from hydrogen_harness.protocol.constants import CNX, NodeStatus
 
 FEE = 10 * CNX
 

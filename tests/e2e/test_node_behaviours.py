@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from harness.app import TaskOutcome
-from harness.contracts import Deployment
-from harness.network import Network
-from harness.protocol import CNX, STAKE_AMOUNT, NodeStatus
+from hydrogen_harness.client.app import TaskOutcome
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.sim.network import Network
+from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, NodeStatus
 
 FEE = 10 * CNX
 

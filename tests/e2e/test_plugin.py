@@ -8,7 +8,7 @@ pytest_plugins = ["pytester"]
 
 USER_TESTS = '''
 import pytest
-from harness.app import TaskOutcome
+from hydrogen_harness.client.app import TaskOutcome
 
 ARGS = {"base_model": "runwayml/stable-diffusion-v1-5", "prompt": "a red fox in snow",
         "task_config": {"num_images": 1, "image_width": 64, "image_height": 64}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.sandbox_anvil import AnvilProcess
+from hydrogen_harness.sandbox.anvil import AnvilProcess
 from tests.e2e.test_plugin import USER_TESTS
 
 pytest_plugins = ["pytester"]

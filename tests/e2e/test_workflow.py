@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from harness.app import TaskOutcome
-from harness.events import TaskAborted, TaskSuccess
-from harness.network import Network
-from harness.phash import result_bytes, similar
-from harness.protocol import CNX, NodeStatus
+from hydrogen_harness.client.app import TaskOutcome
+from hydrogen_harness.protocol.events import TaskAborted, TaskSuccess
+from hydrogen_harness.sim.network import Network
+from hydrogen_harness.protocol.phash import result_bytes, similar
+from hydrogen_harness.protocol.constants import CNX, NodeStatus
 from tests.e2e.conftest import small_args
 
 FEE = 10 * CNX

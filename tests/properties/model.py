@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from harness.protocol import ERROR_COMMITMENT, STAKE_AMOUNT, ZERO_HASH, NodeStatus, commitment_of
+from hydrogen_harness.protocol.constants import ERROR_COMMITMENT, STAKE_AMOUNT, ZERO_HASH, NodeStatus, commitment_of
 
 __all__ = [
     "ABORT_CANCELLED",

@@ -1,6 +1,6 @@
 """Properties of the pure pieces of the protocol, checked against the contracts.
 
-- similarity (PROTOCOL.md 3): the contract's answer equals `harness.phash.similar`,
+- similarity (PROTOCOL.md 3): the contract's answer equals `hydrogen_harness.protocol.phash.similar`,
   through a probe that calls Task's own `_similar` (cheap, many examples) and
   through two real disclosures (success iff similar; fewer examples);
 - commitments (2.3): a disclosure is accepted iff keccak256(result ++ stored nonce)
@@ -24,12 +24,12 @@ from eth_account.signers.local import LocalAccount
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from harness.chain import Chain
-from harness.compiler import compile_contract
-from harness.events import TaskAborted, TaskSuccess
-from harness.phash import similar
-from harness.plugin import expect_revert
-from harness.protocol import ZERO_HASH, NodeStatus, commitment_of
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.compiler import compile_contract
+from hydrogen_harness.protocol.events import TaskAborted, TaskSuccess
+from hydrogen_harness.protocol.phash import similar
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import ZERO_HASH, NodeStatus, commitment_of
 from tests.properties import model
 from tests.properties.profiles import budget, seeded
 from tests.properties.results import nonce_for, words
@@ -87,7 +87,7 @@ def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
 
 
 def test_similarity_probe(probe: Any) -> None:
-    """Task's `_similar` answers as `harness.phash.similar` (and as the ghost ledger's)."""
+    """Task's `_similar` answers as `hydrogen_harness.protocol.phash.similar` (and as the ghost ledger's)."""
 
     @seeded
     @settings(max_examples=budget().similarity_probe)
@@ -95,7 +95,7 @@ def test_similarity_probe(probe: Any) -> None:
     def check(pair: tuple[bytes, bytes, int]) -> None:
         a, b, threshold = pair
         expected = similar(a, b, threshold)
-        assert model.similar(a, b, threshold) == expected, "the ghost ledger's similarity rule differs from harness.phash"
+        assert model.similar(a, b, threshold) == expected, "the ghost ledger's similarity rule differs from hydrogen_harness.protocol.phash"
         assert probe(a, b, threshold) == expected, f"Task._similar({a.hex()}, {b.hex()}) at threshold {threshold}"
 
     check()

@@ -26,10 +26,10 @@ from hypothesis import event, note, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
-from harness.events import TaskAborted, TaskCreated, TaskResultCommitmentsReady, TaskSuccess
-from harness.plugin import expect_revert
-from harness.protocol import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
-from harness.reverts import RevertError
+from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskResultCommitmentsReady, TaskSuccess
+from hydrogen_harness.plugin import expect_revert
+from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
+from hydrogen_harness.protocol.reverts import RevertError
 from tests.properties.model import BUSY_STATES, INFINITE, Event, Ledger, ModelError, Revert, TaskState
 from tests.properties.profiles import LONG_RUN, STATS, long_runs_required, seeded
 from tests.properties.results import KINDS, node_result, nonce_for, words

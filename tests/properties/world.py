@@ -21,11 +21,11 @@ from eth_abi import decode
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
-from harness.abi_calls import FunctionTable
-from harness.chain import Chain
-from harness.compiler import compile_contract
-from harness.contracts import Deployment, deploy
-from harness.protocol import CNX, STAKE_AMOUNT, NodeStatus, TaskInfo
+from hydrogen_harness.chain.abi_calls import FunctionTable
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.compiler import compile_contract
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, NodeStatus, TaskInfo
 
 __all__ = ["BACKEND_ENV", "CONTRACTS_DIR_ENV", "backend_name", "INFINITE", "Reading", "World", "contracts_dir", "source_folder"]
 
@@ -71,7 +71,7 @@ def contracts_dir() -> Path | None:
 
 def source_folder() -> Path:
     """The folder of the contracts under test, whichever it is."""
-    return contracts_dir() or Path(str(resources.files("harness.contract_sources")))
+    return contracts_dir() or Path(str(resources.files("hydrogen_harness.contract_sources")))
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from fakes.relay import MemoryStorage, RelayService, create_app, in_process_client
+from hydrogen_harness.fakes.relay import MemoryStorage, RelayService, create_app, in_process_client
 from tests.relay.wire import Wire
 from tests.relay.world import RelayWorld, build_world
 

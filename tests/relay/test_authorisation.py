@@ -12,7 +12,7 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from harness.signing import sign_request
+from hydrogen_harness.protocol.signing import sign_request
 from tests.relay.wire import MALFORMED, Wire, assert_refused, malformed
 from tests.relay.world import RelayWorld
 

@@ -9,8 +9,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from fakes.relay import FaultInjector, RelayService, create_app
-from harness.relay_client import (
+from hydrogen_harness.fakes.relay import FaultInjector, RelayService, create_app
+from hydrogen_harness.client.relay import (
     RelayClient,
     RelayError,
     RelayNotReady,

@@ -6,10 +6,10 @@ import dataclasses
 
 import pytest
 
-from fakes.relay import ChainFollower, MemoryStorage, RelayInternalError
-from fakes.relay.follower import PAGE_BLOCKS
-from harness.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
-from harness.relay_client import RelayTaskStatus
+from hydrogen_harness.fakes.relay import ChainFollower, MemoryStorage, RelayInternalError
+from hydrogen_harness.fakes.relay.follower import PAGE_BLOCKS
+from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
+from hydrogen_harness.client.relay import RelayTaskStatus
 
 CREATOR = "0x" + "C0" * 20
 NODES = ["0x" + f"{i}{i}" * 20 for i in range(1, 4)]

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 from schemathesis.generation import GenerationMode
 
-from fakes.relay import MemoryStorage, RelayService, create_app, in_process_client
+from hydrogen_harness.fakes.relay import MemoryStorage, RelayService, create_app, in_process_client
 from tests.relay.wire import Wire
 from tests.relay.world import RelayWorld
 

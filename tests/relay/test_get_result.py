@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from fakes.relay import RelayService
-from harness.relay_client import RelayTaskStatus
-from harness.signing import sign_request
+from hydrogen_harness.fakes.relay import RelayService
+from hydrogen_harness.client.relay import RelayTaskStatus
+from hydrogen_harness.protocol.signing import sign_request
 from tests.relay.wire import Wire, assert_refused, malformed
 from tests.relay.world import RelayWorld
 

@@ -9,8 +9,8 @@ import json
 import httpx
 import pytest
 
-from fakes.relay import MAX_JSON_BODY_BYTES, MemoryStorage, RelayService, create_app, serve_relay
-from harness.json_guard import MAX_DEPTH
+from hydrogen_harness.fakes.relay import MAX_JSON_BODY_BYTES, MemoryStorage, RelayService, create_app, serve_relay
+from hydrogen_harness.boundary.json_guard import MAX_DEPTH
 from tests.relay.wire import Wire, assert_refused
 from tests.relay.world import RelayWorld
 

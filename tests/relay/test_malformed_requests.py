@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from fakes.relay import MAX_JSON_BODY_BYTES, MemoryStorage, RelayInternalError, RelayService, create_app, in_process_client
+from hydrogen_harness.fakes.relay import MAX_JSON_BODY_BYTES, MemoryStorage, RelayInternalError, RelayService, create_app, in_process_client
 from tests.relay.wire import assert_refused
 from tests.relay.world import RelayWorld
 

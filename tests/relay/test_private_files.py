@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fakes.relay import SqliteStorage
+from hydrogen_harness.fakes.relay import SqliteStorage
 
 
 def _mode(path: Path) -> int:

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from fakes.relay import ChainSource, RelayService, RowKind, SqliteStorage, create_app, in_process_client
-from harness.events import TaskEvent
-from harness.relay_client import RelayTaskStatus
+from hydrogen_harness.fakes.relay import ChainSource, RelayService, RowKind, SqliteStorage, create_app, in_process_client
+from hydrogen_harness.protocol.events import TaskEvent
+from hydrogen_harness.client.relay import RelayTaskStatus
 from tests.relay.wire import Wire
 from tests.relay.world import RelayWorld
 

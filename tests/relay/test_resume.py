@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 from eth_utils import keccak
 
-from fakes.relay import ChainFollower, MemoryStorage, SqliteStorage, Storage
-from harness.events import TaskAborted, TaskCreated, TaskEvent, TaskSuccess
-from harness.relay_client import RelayTaskStatus
+from hydrogen_harness.fakes.relay import ChainFollower, MemoryStorage, SqliteStorage, Storage
+from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskSuccess
+from hydrogen_harness.client.relay import RelayTaskStatus
 
 CREATOR = "0x" + "C0" * 20
 NODES = ["0x" + f"{i}{i}" * 20 for i in range(1, 4)]

@@ -7,8 +7,8 @@ import threading
 import httpx
 import pytest
 
-from fakes.relay import MemoryStorage, RelayService, create_app, serve_relay
-from harness.relay_client import RelayClient, RelayTaskStatus, RetryPolicy
+from hydrogen_harness.fakes.relay import MemoryStorage, RelayService, create_app, serve_relay
+from hydrogen_harness.client.relay import RelayClient, RelayTaskStatus, RetryPolicy
 from tests.relay.world import RelayWorld
 
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from fakes.relay import MemoryStorage, RowKind, SelectedNodeRecord, SqliteStorage, Storage, TaskRecord
-from harness.relay_client import RelayTaskStatus
+from hydrogen_harness.fakes.relay import MemoryStorage, RowKind, SelectedNodeRecord, SqliteStorage, Storage, TaskRecord
+from hydrogen_harness.client.relay import RelayTaskStatus
 
 NODE = SelectedNodeRecord(row_id=7, round=0, address="0x" + "ab" * 20, created_at=5, updated_at=6)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 import httpx
 import pytest
 
-from fakes.relay import (
+from hydrogen_harness.fakes.relay import (
     MAX_UPLOAD_DECODED_BYTES,
     MemoryStorage,
     RelayService,
@@ -23,8 +23,8 @@ from fakes.relay import (
     create_app,
     in_process_client,
 )
-from fakes.relay.images import PngHeader, check_upload_limits
-from harness.phash import phash
+from hydrogen_harness.fakes.relay.images import PngHeader, check_upload_limits
+from hydrogen_harness.protocol.phash import phash
 from tests.relay.wire import Wire, assert_refused
 from tests.relay.world import RelayWorld
 

@@ -8,7 +8,7 @@ import struct
 import pytest
 from PIL import Image
 
-from fakes.relay import (
+from hydrogen_harness.fakes.relay import (
     MAX_IMAGE_BYTES,
     MAX_IMAGE_PIXELS,
     MAX_IMAGES,
@@ -19,9 +19,9 @@ from fakes.relay import (
     create_app,
     in_process_client,
 )
-from harness.events import TaskEvent
-from harness.relay_client import RelayTaskStatus
-from harness.signing import sign_request
+from hydrogen_harness.protocol.events import TaskEvent
+from hydrogen_harness.client.relay import RelayTaskStatus
+from hydrogen_harness.protocol.signing import sign_request
 from tests.relay.wire import Wire, assert_refused, malformed
 from tests.relay.world import RelayWorld, gradient_png
 

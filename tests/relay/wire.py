@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 from eth_account.signers.local import LocalAccount
 
-from harness.signing import sign_request
+from hydrogen_harness.protocol.signing import sign_request
 
 __all__ = ["MALFORMED", "Wire", "assert_refused", "malformed"]
 

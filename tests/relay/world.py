@@ -23,13 +23,13 @@ import numpy as np
 from eth_account.signers.local import LocalAccount
 from PIL import Image
 
-from fakes.relay import ContractChainSource
-from harness.chain import Chain
-from harness.events import TaskEvent
-from harness.contracts import Deployment, deploy
-from harness.phash import phash, result_bytes
-from harness.protocol import CNX, commitment_of
-from harness.task_args import task_hash
+from hydrogen_harness.fakes.relay import ContractChainSource
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.protocol.events import TaskEvent
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.protocol.phash import phash, result_bytes
+from hydrogen_harness.protocol.constants import CNX, commitment_of
+from hydrogen_harness.protocol.task_args import task_hash
 
 __all__ = ["Clock", "KnownHistory", "RelayWorld", "WorldTask", "build_world", "gradient_png", "task_args_json"]
 

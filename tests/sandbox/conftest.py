@@ -1,5 +1,5 @@
 """Fixtures of the sandbox tests: an in-process JSON-RPC endpoint, and sandboxes run
-as subprocesses exactly as a developer starts them (`python -m harness.cli sandbox`)."""
+as subprocesses exactly as a developer starts them (`python -m hydrogen_harness.cli sandbox`)."""
 
 from __future__ import annotations
 
@@ -22,12 +22,12 @@ from typing import Any, TypeVar
 import pytest
 from web3 import Web3
 
-from fakes.relay import serve_relay
-from harness.chain import Chain
-from harness.contracts import Deployment, deploy
-from harness.rpc_dev import DevClock
-from harness.rpc_methods import EthRpc
-from harness.rpc_server import create_rpc_app
+from hydrogen_harness.fakes.relay import serve_relay
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.jsonrpc.dev import DevClock
+from hydrogen_harness.jsonrpc.methods import EthRpc
+from hydrogen_harness.jsonrpc.server import create_rpc_app
 
 ROOT = Path(__file__).resolve().parents[2]
 T = TypeVar("T")
@@ -143,7 +143,7 @@ def start_sandbox(state: Path, *args: str) -> SandboxProcess:
     """Start `hydrogen-harness sandbox` on free ports; wait for its sandbox.json and ports."""
     state.mkdir(parents=True, exist_ok=True)
     log_path = state / f"sandbox-{time.monotonic_ns()}.log"
-    command = [sys.executable, "-m", "harness.cli", "sandbox", "--rpc-port", "0", "--relay-port", "0", "--dashboard-port", "0", "--state", str(state), *args]
+    command = [sys.executable, "-m", "hydrogen_harness.cli", "sandbox", "--rpc-port", "0", "--relay-port", "0", "--dashboard-port", "0", "--state", str(state), *args]
     began = time.monotonic()
     with log_path.open("wb") as log:
         process = subprocess.Popen(command, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"})

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from harness.contracts import deploy
-from harness.protocol import CNX
-from harness.rpc_dev import DevClock
-from harness.sandbox_chain import ChainJournal, JournalCorrupt, JournalMismatch, in_memory_chain
+from hydrogen_harness.chain.contracts import deploy
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.jsonrpc.dev import DevClock
+from hydrogen_harness.sandbox.journal import ChainJournal, JournalCorrupt, JournalMismatch, in_memory_chain
 
 
 def test_replay_rebuilds_identical_blocks_after_reverts_and_time_jumps(tmp_path: Path) -> None:
@@ -96,7 +96,7 @@ def test_the_journal_is_private_to_its_owner(tmp_path: Path) -> None:
 
 
 def _run_once(state: Path) -> None:
-    from harness.sandbox import Sandbox, SandboxOptions
+    from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 
     with Sandbox(SandboxOptions(state=state, rpc_port=0, relay_port=0, behaviours=["honest"] * 3), log=lambda _: None):
         pass
@@ -105,7 +105,7 @@ def _run_once(state: Path) -> None:
 @pytest.mark.parametrize("damage", ["journal-halved", "info-deleted"])
 def test_a_journal_that_lost_the_deployment_is_refused_not_redeployed(tmp_path: Path, damage: str) -> None:
     """Redeploying silently would put new contracts under the apps that know the old addresses."""
-    from harness.sandbox import Sandbox, SandboxError, SandboxOptions
+    from hydrogen_harness.sandbox.core import Sandbox, SandboxError, SandboxOptions
 
     _run_once(tmp_path)
     journal = tmp_path / "chain.jsonl"

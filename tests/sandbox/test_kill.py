@@ -1,6 +1,6 @@
 """Fault injection: `kill -9` of the sandbox under a load of concurrent apps (issue 13).
 
-The sandbox runs as a developer starts it (`python -m harness.cli sandbox --nodes 6`,
+The sandbox runs as a developer starts it (`python -m hydrogen_harness.cli.main sandbox --nodes 6`,
 its state folder persisted). A few application threads, each the example app
 (examples/cnx_app: web3 + httpx) with a wallet of its own, loop over the H-net
 workflow: approve, createTask, upload the args, wait for the outcome, download the
@@ -49,10 +49,10 @@ from web3 import Web3
 from web3.exceptions import TransactionNotFound
 from web3.types import RPCEndpoint
 
-from harness.chain import Chain
-from harness.contracts import attach
-from harness.ledger import Ledger, MovementKind
-from harness.protocol import CNX, STAKE_AMOUNT, TOTAL_SUPPLY, NodeStatus
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import attach
+from hydrogen_harness.chain.ledger import Ledger, MovementKind
+from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, TOTAL_SUPPLY, NodeStatus
 from tests.sandbox.app_load import (
     ARGS,
     CnxApp,

@@ -10,13 +10,13 @@ from typing import cast
 
 from pathlib import Path
 
-from fakes.behaviour import Behaviour
-from fakes.node import SimulatedNode
-from harness.contracts import Deployment
-from harness.events import TaskCreated, TaskEvent
-from harness.protocol import CNX
-from harness.sandbox import Sandbox, SandboxOptions
-from harness.sandbox_nodes import NodeLoop
+from hydrogen_harness.fakes.behaviour import Behaviour
+from hydrogen_harness.fakes.node import SimulatedNode
+from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.events import TaskCreated, TaskEvent
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
+from hydrogen_harness.sandbox.nodes import NodeLoop
 from tests.sandbox.app_load import ARGS, app_for, args_json
 
 WAIT = 5.0  # seconds: far more than a node takes to react when nothing holds it back

@@ -17,12 +17,12 @@ from typing import Any, cast
 
 import pytest
 
-from fakes.node import NodeTaskPhase
-from harness.network import Network
-from harness.node_store import NodeTaskFile
-from harness.phash import result_bytes
-from harness.protocol import CNX, NodeStatus
-from harness.sandbox import Sandbox, SandboxOptions
+from hydrogen_harness.fakes.node import NodeTaskPhase
+from hydrogen_harness.sim.network import Network
+from hydrogen_harness.sandbox.node_store import NodeTaskFile
+from hydrogen_harness.protocol.phash import result_bytes
+from hydrogen_harness.protocol.constants import CNX, NodeStatus
+from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 from tests.sandbox.app_load import ARGS, app_for, args_json, contracts_of, live_task_balances
 
 pytestmark = pytest.mark.slow

@@ -15,15 +15,15 @@ import httpx
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from fakes.relay import ContractChainSource, RelayService, SqliteStorage, create_app, in_process_client
-from harness.chain import Chain
-from harness.contracts import Deployment, deploy
-from harness.phash import result_bytes
-from harness.protocol import CNX, commitment_of
-from harness.relay_client import NO_RETRY, RelayClient, RelayTaskStatus
-from harness.sandbox import Sandbox, SandboxError, SandboxOptions
-from harness.sandbox_state import SandboxState
-from harness.task_args import task_hash
+from hydrogen_harness.fakes.relay import ContractChainSource, RelayService, SqliteStorage, create_app, in_process_client
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.protocol.phash import result_bytes
+from hydrogen_harness.protocol.constants import CNX, commitment_of
+from hydrogen_harness.client.relay import NO_RETRY, RelayClient, RelayTaskStatus
+from hydrogen_harness.sandbox.core import Sandbox, SandboxError, SandboxOptions
+from hydrogen_harness.sandbox.state import SandboxState
+from hydrogen_harness.protocol.task_args import task_hash
 from tests.relay.wire import Wire, assert_refused
 from tests.relay.world import Clock, gradient_png, task_args_json
 

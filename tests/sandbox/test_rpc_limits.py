@@ -11,8 +11,8 @@ import httpx
 import pytest
 import websockets
 
-from harness.json_guard import MAX_BODY_BYTES, JsonRefused, loads_bounded, nesting_depth
-from harness.rpc_dev import MAX_MINE
+from hydrogen_harness.boundary.json_guard import MAX_BODY_BYTES, JsonRefused, loads_bounded, nesting_depth
+from hydrogen_harness.jsonrpc.dev import MAX_MINE
 from tests.sandbox.conftest import ServedChain, run_async
 from tests.sandbox.test_rpc_server import post
 

@@ -12,9 +12,9 @@ import pytest
 from eth_account import Account
 from eth_utils import keccak
 
-from harness import rpc_logs
-from harness.protocol import CNX
-from harness.rpc_pool import MAX_LEAD
+from hydrogen_harness.jsonrpc import logs as rpc_logs
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.jsonrpc.pool import MAX_LEAD
 from tests.sandbox.conftest import ServedChain
 from tests.sandbox.test_rpc_server import post
 

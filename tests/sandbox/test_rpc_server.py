@@ -12,7 +12,7 @@ from eth_account import Account
 from eth_utils import keccak
 from web3.exceptions import ContractLogicError
 
-from harness.protocol import CNX
+from hydrogen_harness.protocol.constants import CNX
 from tests.sandbox.conftest import ServedChain
 
 HNET_GAS = 42_949_672  # the gas limit H-net's node and app put on every transaction

@@ -19,8 +19,8 @@ from eth_utils import keccak
 from web3 import AsyncWeb3, WebSocketProvider
 from websockets.asyncio.client import ClientConnection, connect
 
-from harness.chain_feed import ChainFeed
-from harness.protocol import CNX
+from hydrogen_harness.jsonrpc.feed import ChainFeed
+from hydrogen_harness.protocol.constants import CNX
 from tests.sandbox.conftest import ServedChain, run_async
 
 TRANSFER = "0x" + keccak(text="Transfer(address,address,uint256)").hex()

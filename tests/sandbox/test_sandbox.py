@@ -16,8 +16,8 @@ import pytest
 from PIL import Image
 from web3 import Web3
 
-from harness.phash import result_bytes
-from harness.protocol import CNX
+from hydrogen_harness.protocol.phash import result_bytes
+from hydrogen_harness.protocol.constants import CNX
 from tests.sandbox.conftest import (
     ROOT,
     STOP_TIMEOUT,

@@ -10,8 +10,8 @@ from types import ModuleType
 import pytest
 from PIL import Image
 
-from harness.phash import result_bytes
-from harness.sandbox_anvil import ANVIL_VERSION, find_anvil
+from hydrogen_harness.protocol.phash import result_bytes
+from hydrogen_harness.sandbox.anvil import ANVIL_VERSION, find_anvil
 from tests.sandbox.conftest import SandboxProcess, start_sandbox
 from tests.sandbox.test_sandbox import assert_clean_stop, on_chain_outcome, run_example
 

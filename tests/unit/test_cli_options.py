@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.cli import main
+from hydrogen_harness.cli.main import main
 
 BAD = [
     (["simulate", "--tasks", "0"], "--tasks: must be from 1"),
@@ -72,6 +72,6 @@ def test_the_default_mix_is_cut_to_the_nodes_asked_for(tmp_path: Path, capsys: p
     ],
 )
 def test_the_summary_says_how_blocks_are_made(options: dict, says: str) -> None:
-    from harness.sandbox import Sandbox, SandboxOptions
+    from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 
     assert Sandbox(SandboxOptions(**options), log=lambda _: None).mining_note().startswith(says)

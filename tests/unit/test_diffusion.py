@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from fakes.diffusion import MAX_PIXELS, DeterministicGenerator, ImageGenerator, generate_all, jitter
-from harness.phash import hamming, phash, similar
-from harness.task_args import TaskArgsError
+from hydrogen_harness.fakes.diffusion import MAX_PIXELS, DeterministicGenerator, ImageGenerator, generate_all, jitter
+from hydrogen_harness.protocol.phash import hamming, phash, similar
+from hydrogen_harness.protocol.task_args import TaskArgsError
 
 FAR = 16  # bits between hashes of different inputs
 DEFAULT_THRESHOLD = 5  # the Task contract's initial distanceThreshold

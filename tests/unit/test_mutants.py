@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.mutation import MUTANTS, Mutant, MutantError, apply, copy_contracts
-from harness.compiler import compile_contract
+from hydrogen_harness.chain.compiler import compile_contract
 
 
 def _copy(folder: Path) -> Path:

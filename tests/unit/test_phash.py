@@ -20,8 +20,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from harness.phash import HASH_SIZE, hamming, phash, result_bytes, similar
-from harness.phash import _decode, _dct_table, _quickselect_median
+from hydrogen_harness.protocol.phash import HASH_SIZE, hamming, phash, result_bytes, similar
+from hydrogen_harness.protocol.phash import _decode, _dct_table, _quickselect_median
 
 GOLDEN = Path(__file__).parent / "data" / "phash_golden.json"
 

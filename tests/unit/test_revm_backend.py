@@ -8,11 +8,11 @@ from collections.abc import Iterator
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from harness.chain import Chain
-from harness.contracts import Deployment, deploy
-from harness.protocol import CNX
-from harness.reverts import RevertError
-from harness.revm_backend import Failure, _failure
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.protocol.constants import CNX
+from hydrogen_harness.protocol.reverts import RevertError
+from hydrogen_harness.chain.revm import Failure, _failure
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from eth_utils import keccak
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from harness.signing import (
+from hydrogen_harness.protocol.signing import (
     SECP256K1_N,
     SignatureError,
     SignatureFault,

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from eth_utils import keccak
 
-from harness.task_args import (
+from hydrogen_harness.protocol.task_args import (
     PreprocessMethod,
     TaskArgs,
     TaskArgsError,

@@ -1,0 +1,233 @@
+"""A fast EVM backend: revm (Rust, through pyrevm) with no transactions or blocks.
+
+Calls are executed straight on revm's state: nothing is signed, RLP-encoded,
+mined or hashed into a state root, which is where web3 + eth-tester spend most of
+their time. The backend still keeps the harness's block model (one block per
+transaction, a clock one second per block that only the harness moves, seeded
+`prevrandao`) and hands back receipts and logs shaped like web3's, so the typed
+bindings and everything above them run unchanged on it. It exists for the
+property tests' deep runs; it does not serve JSON-RPC.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from eth_utils import keccak, to_checksum_address
+
+__all__ = ["Failure", "RevmBackend"]
+
+FAUCET_KEY = (1).to_bytes(32, "big")  # the same faucet as eth-tester's first account
+FAUCET_BALANCE = 10**24
+
+
+@dataclass
+class _Ledger:
+    """Python-side chain history that revm does not keep: blocks, receipts, logs."""
+
+    number: int
+    timestamp: int
+    next_timestamp: int | None = None
+    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    logs: list[dict[str, Any]] = field(default_factory=list)
+    timestamps: dict[int, int] = field(default_factory=dict)
+
+
+class RevmBackend:
+    """See the module docstring. Snapshots pair a revm journal checkpoint with a
+    copy of the Python-side history; they are reverted to at most once, newest
+    first."""
+
+    __test__ = False
+
+    def __init__(self, seed: int, genesis_timestamp: int, chain_id: int = 131277322940537) -> None:
+        import pyrevm
+        from eth_account import Account
+
+        self._pyrevm = pyrevm
+        self.seed = seed
+        self.chain_id = chain_id
+        self.faucet_key = FAUCET_KEY
+        self.evm = pyrevm.EVM(spec_id="PRAGUE", gas_limit=60_000_000)
+        self.evm.set_balance(Account.from_key(FAUCET_KEY).address, FAUCET_BALANCE)
+        self.state = _Ledger(number=0, timestamp=genesis_timestamp, timestamps={0: genesis_timestamp})
+        self._snapshots: dict[int, tuple[Any, _Ledger]] = {}
+        self._last_snapshot = 0
+        self._pin_block()
+
+    # ------------------------------------------------------------ blocks
+
+    def _mix_hash(self, number: int) -> bytes:
+        return keccak(f"hydrogen-harness-block:{self.seed}:{number}".encode())
+
+    def _pending(self) -> tuple[int, int]:
+        number = self.state.number + 1
+        stamp = self.state.next_timestamp if self.state.next_timestamp is not None else self.state.timestamp + 1
+        return number, stamp
+
+    def _pin_block(self) -> None:
+        number, stamp = self._pending()
+        self.evm.set_block_env(
+            self._pyrevm.BlockEnv(number=number, timestamp=stamp, prevrandao=self._mix_hash(number), basefee=0, gas_limit=60_000_000)
+        )
+
+    def _mine(self) -> int:
+        number, stamp = self._pending()
+        self.state.number, self.state.timestamp, self.state.next_timestamp = number, stamp, None
+        self.state.timestamps[number] = stamp
+        self._pin_block()
+        return number
+
+    def head(self) -> tuple[int, int]:
+        return self.state.number, self.state.timestamp
+
+    def mine_at(self, w3: Any, timestamp: int) -> int:
+        self.set_next_timestamp(w3, timestamp)
+        self._mine()
+        return timestamp
+
+    def set_next_timestamp(self, w3: Any, timestamp: int) -> None:
+        self.state.next_timestamp = timestamp
+        self._pin_block()
+
+    def block_timestamp(self, number: int) -> int:
+        return self.state.timestamps[number]
+
+    # ------------------------------------------------------------ execution
+
+    def execute(self, sender: str, to: str | None, data: bytes, value: int, gas: int) -> tuple[dict[str, Any], Failure | None]:
+        """Run one transaction in its own block; returns (receipt, how it failed or None)."""
+        number, _ = self._pending()
+        tx_hash = "0x" + keccak(f"{self.seed}:{number}:{sender}:{data.hex()}".encode()).hex()
+        failure: Failure | None = None
+        created: str | None = None
+        # revm drops a reverted call's changes itself; no checkpoint of ours is needed,
+        # and an open one would break the LIFO order of the isolation snapshots.
+        try:
+            if to is None:
+                created = to_checksum_address(self.evm.deploy(sender, data, value=value, gas=gas))
+            else:
+                self.evm.message_call(sender, to, data, value=value, gas=gas)
+        except RuntimeError as exc:
+            failure = _failure(str(exc))
+        result = self.evm.result
+        logs = []
+        if failure is None and result is not None:
+            for index, log in enumerate(result.logs):
+                topics, payload = log.data
+                logs.append(
+                    {
+                        "address": to_checksum_address(log.address),
+                        "topics": [bytes(t) for t in topics],
+                        "data": bytes(payload),
+                        "blockNumber": number,
+                        "logIndex": index,
+                        "transactionHash": bytes.fromhex(tx_hash[2:]),
+                        "transactionIndex": 0,
+                    }
+                )
+        self._mine()
+        receipt = {
+            "status": 0 if failure is not None else 1,
+            "blockNumber": number,
+            "transactionHash": bytes.fromhex(tx_hash[2:]),
+            "gasUsed": int(result.gas_used) if result is not None else 0,
+            "logs": logs,
+            "contractAddress": created,
+            "from": sender,
+            "to": to,
+        }
+        self.state.receipts[tx_hash] = receipt
+        self.state.logs.extend(logs)
+        return receipt, failure
+
+    def call(self, sender: str, to: str, data: bytes) -> tuple[bytes | None, Failure | None]:
+        """A view call on the current state; returns (output, None) or (None, how it failed)."""
+        checkpoint = self.evm.snapshot()
+        try:
+            output = bytes(self.evm.message_call(sender, to, data, gas=30_000_000))
+        except RuntimeError as exc:
+            return None, _failure(str(exc))
+        finally:
+            self.evm.revert(checkpoint)
+        return output, None
+
+    def balance(self, address: str) -> int:
+        return int(self.evm.get_balance(address))
+
+    def receipt_of(self, tx_hash: str) -> dict[str, Any] | None:
+        return self.state.receipts.get(tx_hash)
+
+    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
+        from hydrogen_harness.chain.tester import _topics_match
+
+        return [
+            log
+            for log in self.state.logs
+            if from_block <= log["blockNumber"] <= to_block
+            and log["address"].lower() in addresses
+            and _topics_match(log["topics"], topics)
+        ]
+
+    # ------------------------------------------------------------ isolation
+
+    def snapshot(self, w3: Any) -> int:
+        self._last_snapshot += 1
+        self._snapshots[self._last_snapshot] = (self.evm.snapshot(), copy.deepcopy(self.state))
+        return self._last_snapshot
+
+    def revert(self, w3: Any, snapshot_id: Any) -> None:
+        """Back to the state of `snapshot_id`, which is used up with every later
+        snapshot (as on anvil: take a new one to revert again).
+
+        Each open revm checkpoint is one level of call depth, and revm's revert
+        leaves only one level: later checkpoints are reverted first, newest first, so
+        the depth returns to what it was. (Re-taking a checkpoint after each revert
+        leaked a level per run, until every call halted with CallTooDeep after ~1024.)
+        """
+        if snapshot_id not in self._snapshots:
+            raise ValueError(f"unknown snapshot {snapshot_id!r}: a snapshot can be reverted to once")
+        for later in sorted((i for i in self._snapshots if i >= snapshot_id), reverse=True):
+            checkpoint, state = self._snapshots.pop(later)
+            self.evm.revert(checkpoint)
+        self.state = state  # the last one popped: snapshot_id's
+        self._pin_block()
+
+    # ------------------------------------------------------------ the EvmBackend protocol
+
+    def web3(self) -> Any:
+        from web3 import Web3
+
+        return Web3()  # no provider: used only to build contract objects and encode calls
+
+    def receipt(self, w3: Any, tx_hash: Any) -> Any:
+        return self.state.receipts["0x" + bytes(tx_hash).hex()]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How a call or transaction failed: a revert (with its data), or a halt."""
+
+    revert_data: bytes  # empty for a halt, or a revert with no data
+    halt: str | None = None  # revm's halt reason (OutOfGas, CallTooDeep, ...); None for a revert
+
+    def describe(self, label: str) -> str:
+        return f"{label} (halted: {self.halt})" if self.halt else label
+
+
+def _failure(message: str) -> Failure:
+    """pyrevm reports a revert as "Revert { gas_used: N, output: 0x... }" and a halt as
+    "Halt { reason: OutOfGas(...), gas_used: N }"; anything else is a halt too."""
+    marker = "output: 0x"
+    start = message.find(marker)
+    if message.lstrip().startswith("Revert") and start >= 0:
+        digits = message[start + len(marker) :].split()[0].rstrip("},")
+        try:
+            return Failure(bytes.fromhex(digits))
+        except ValueError:
+            return Failure(b"")
+    found = re.search(r"reason:\s*([A-Za-z]+)", message)
+    return Failure(b"", halt=found.group(1) if found else message.strip()[:80] or "unknown")

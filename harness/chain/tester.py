@@ -1,0 +1,276 @@
+"""EVM backends under `Chain`: the in-memory eth-tester chain and a JSON-RPC node.
+
+Each backend knows how to mine at a given time, snapshot and revert, and fetch a
+receipt; everything else goes through web3, so the contract-facing layer does not
+care which backend it runs on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from eth_typing import Hash32
+from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.types import RPCEndpoint, TxReceipt
+
+from hydrogen_harness.chain.block_logs import BlockLogIndex, LogRecord
+
+__all__ = ["EvmBackend", "RpcBackend", "TesterBackend", "BLOCK_GAS_LIMIT"]
+
+BLOCK_GAS_LIMIT = 60_000_000  # H-net clients send ~43M gas limits (PROTOCOL.md 7)
+
+
+class EvmBackend(Protocol):
+    def web3(self) -> Web3: ...
+    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt: ...
+    def mine_at(self, w3: Web3, timestamp: int) -> int: ...
+    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None: ...
+    def snapshot(self, w3: Web3) -> Any: ...
+    def revert(self, w3: Web3, snapshot_id: Any) -> None: ...
+
+
+def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None) -> Any:
+    from eth.exceptions import HeaderNotFound
+    from eth_tester import PyEVMBackend
+    from eth_tester.backends.pyevm.main import get_total_blob_gas
+    from eth_utils import to_canonical_address
+
+    class SeededPyEVMBackend(PyEVMBackend):
+        """py-evm with a harness-owned clock and seeded block randomness.
+
+        Stock eth-tester stamps blocks with the wall clock and draws `mix_hash`
+        (prevrandao) from os.urandom, so block hashes, and so the Task
+        contract's node selection, would differ between runs.
+        """
+
+        def __init__(self) -> None:
+            self.next_timestamp: int | None = None
+            self.on_mined: list[Callable[[int], None]] = []  # called with each mined block's number
+            params = PyEVMBackend._generate_genesis_params(
+                overrides={"timestamp": genesis_timestamp, "gas_limit": BLOCK_GAS_LIMIT}
+            )
+            # H-net clients send legacy transactions priced at 1 wei: a base fee of
+            # 1 wei stays 1 wei while blocks are less than half full.
+            params["base_fee_per_gas"] = 1
+            state = PyEVMBackend._generate_genesis_state(num_accounts=1)
+            super().__init__(genesis_parameters=params, genesis_state=state)
+            self.pin_pending_header()
+
+        def pin_pending_header(self) -> None:
+            header = self.chain.header
+            if header.gas_used and self.next_timestamp is None:
+                return  # transactions already ran at this block's time: keep it
+            parent = self.chain.get_canonical_head()
+            stamp = self.next_timestamp if self.next_timestamp is not None else parent.timestamp + 1
+            if wall_clock is not None and self.next_timestamp is None:
+                stamp = max(stamp, wall_clock())
+            # Transactions run against the pending header, so its prevrandao must be
+            # the mix hash the block is later mined with.
+            mix_hash = self.mix_hash(header.block_number)
+            if (header.timestamp, header.gas_limit, header.mix_hash) == (stamp, BLOCK_GAS_LIMIT, mix_hash):
+                return  # a new header object would make py-evm rebuild its VM state
+            self.chain.header = header.copy(timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT, mix_hash=mix_hash)
+
+        def mix_hash(self, number: int) -> bytes:
+            return keccak(f"hydrogen-harness-block:{seed}:{number}".encode())
+
+        def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> tuple[bytes, ...]:
+            hashes = []
+            for _ in range(num_blocks):
+                number = self.chain.header.block_number
+                kwargs: dict[str, Any] = {
+                    "coinbase": coinbase if coinbase is not None else to_canonical_address("0x" + "00" * 20),
+                    "mix_hash": self.mix_hash(number),
+                    "blob_gas_used": sum(get_total_blob_gas(tx) for tx in self.chain.get_block().transactions),
+                }
+                block = self.chain.mine_block(**kwargs)
+                hashes.append(block.hash)
+                self.next_timestamp = None
+                self.pin_pending_header()
+                for hook in self.on_mined:
+                    hook(int(block.number))
+            return tuple(hashes)
+
+        def _find_transaction(self, tx_hash: bytes) -> tuple[Any, Any, int]:
+            """A transaction's block and index through py-evm's index, not eth-tester's
+            scan of every block back from the head (which a served chain mining a block
+            a second would make slower with every receipt poll)."""
+            from eth.exceptions import TransactionNotFound as EvmTransactionNotFound
+            from eth_tester.backends.pyevm.main import _get_transaction_by_hash
+
+            pending = self.chain.get_block()
+            if pending.transactions:
+                for index, tx in enumerate(pending.transactions):
+                    if tx.hash == tx_hash:
+                        return pending, tx, index
+            try:
+                number, index = self.chain.chaindb.get_transaction_index(tx_hash)
+                block = self.chain.get_canonical_block_by_number(number)
+            except (EvmTransactionNotFound, HeaderNotFound):
+                return _get_transaction_by_hash(self.chain, tx_hash)  # raises eth-tester's not-found
+            if number < pending.number and index < len(block.transactions) and block.transactions[index].hash == tx_hash:
+                return block, block.transactions[index], index
+            return _get_transaction_by_hash(self.chain, tx_hash)  # indexed on a block a revert dropped
+
+        def get_transaction_by_hash(self, transaction_hash: bytes) -> Any:
+            from eth_tester.backends.pyevm.main import serialize_transaction
+
+            block, tx, index = self._find_transaction(transaction_hash)
+            return serialize_transaction(block, tx, index, block.number == self.chain.get_block().number)
+
+        def get_transaction_receipt(self, transaction_hash: bytes) -> Any:
+            from eth_tester.backends.pyevm.main import serialize_transaction_receipt
+
+            block, tx, index = self._find_transaction(transaction_hash)
+            is_pending = block.number == self.chain.get_block().number
+            receipts = block.get_receipts(self.chain.chaindb)
+            return serialize_transaction_receipt(block, receipts, tx, index, is_pending, self.chain.get_vm())
+
+        def revert_to_snapshot(self, snapshot: Any) -> None:
+            super().revert_to_snapshot(snapshot)
+            self.next_timestamp = None
+            self.pin_pending_header()
+
+    return SeededPyEVMBackend()
+
+
+def _web3_log(log: LogRecord) -> dict[str, Any]:
+    """A log as web3 hands it over (camelCase keys, checksummed address)."""
+    return {
+        "address": to_checksum_address(log.address),
+        "topics": log.topics,
+        "data": log.data,
+        "blockNumber": log.block_number,
+        "blockHash": log.block_hash,
+        "transactionHash": log.transaction_hash,
+        "transactionIndex": log.transaction_index,
+        "logIndex": log.log_index,
+    }
+
+
+def _topics_match(log_topics: list[bytes], wanted: list[Any] | None) -> bool:
+    """eth_getLogs topic matching: position by position, None is a wildcard and a
+    list means any of its entries."""
+    if not wanted:
+        return True
+    if len(wanted) > len(log_topics):
+        return False
+    for have, want in zip(log_topics, wanted):
+        if want is None:
+            continue
+        options = want if isinstance(want, (list, tuple)) else [want]
+        if not any(have == _as_bytes(option) for option in options):
+            return False
+    return True
+
+
+def _as_bytes(value: Any) -> bytes:
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value)
+    return bytes.fromhex(str(value).removeprefix("0x"))
+
+
+class TesterBackend:
+    """The in-memory chain: eth-tester over py-evm, one block per transaction.
+
+    By default blocks are one second apart whatever the wall clock says. With
+    `wall_clock` (the sandbox, where real clients compare deadlines with their own
+    clocks) a block is stamped no earlier than `wall_clock()`; call `refresh()`
+    before sending a transaction so its block gets the current time.
+    """
+
+    __test__ = False  # not a pytest test class, despite the name
+
+    def __init__(self, seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None = None) -> None:
+        from eth_tester import EthereumTester
+
+        self.wall_clock = wall_clock
+        self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp, wall_clock)
+        self.tester = EthereumTester(backend=self.pyevm)
+        self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
+        self._logs = BlockLogIndex(_web3_log, capacity=50_000)
+
+    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
+        """eth_getLogs read straight from py-evm's receipts, cached per block hash.
+
+        eth-tester's own get_logs normalises every receipt in the range on each call
+        (about 10 ms for 10 blocks); nodes, the app and the Relay all poll logs, so
+        this is where a simulation spends its time unless blocks are indexed once.
+        """
+        chain = self.pyevm.chain
+        head = chain.get_canonical_head().block_number
+        found: list[dict[str, Any]] = []
+        for number in range(max(from_block, 0), min(to_block, head) + 1):
+            for log in self._logs.get(chain, number, chain.chaindb.get_canonical_block_hash(number)):
+                if log["address"].lower() in addresses and _topics_match(log["topics"], topics):
+                    found.append(log)
+        return found
+
+    def block_timestamp(self, number: int) -> int:
+        return int(self.pyevm.chain.get_canonical_block_header_by_number(number).timestamp)
+
+    def head(self) -> tuple[int, int]:
+        """Number and timestamp of the latest mined block."""
+        header = self.pyevm.chain.get_canonical_head()
+        return int(header.block_number), int(header.timestamp)
+
+    def refresh(self) -> None:
+        """Re-stamp the pending block with the wall clock (it was stamped when the
+        previous block was mined); nothing to do on the harness clock."""
+        if self.wall_clock is not None:
+            self.pyevm.pin_pending_header()
+
+    def web3(self) -> Web3:
+        from web3 import EthereumTesterProvider
+
+        return Web3(EthereumTesterProvider(self.tester))
+
+    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
+        # Transactions are mined as they arrive, so the receipt is already there.
+        return w3.eth.get_transaction_receipt(Hash32(bytes(tx_hash)))
+
+    def mine_at(self, w3: Web3, timestamp: int) -> int:
+        self.set_next_timestamp(w3, timestamp)
+        self.tester.mine_blocks(1)
+        return timestamp
+
+    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+        self.pyevm.next_timestamp = timestamp
+        self.pyevm.pin_pending_header()
+
+    def snapshot(self, w3: Web3) -> Any:
+        return self.tester.take_snapshot()
+
+    def revert(self, w3: Web3, snapshot_id: Any) -> None:
+        self.tester.revert_to_snapshot(snapshot_id)
+
+
+class RpcBackend:
+    """A node reached over JSON-RPC with anvil/hardhat dev methods (evm_*)."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+
+    def web3(self) -> Web3:
+        return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
+
+    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
+        return w3.eth.wait_for_transaction_receipt(Hash32(bytes(tx_hash)), timeout=60, poll_latency=0.05)
+
+    def mine_at(self, w3: Web3, timestamp: int) -> int:
+        self.set_next_timestamp(w3, timestamp)
+        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
+        return timestamp
+
+    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+        w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [timestamp])
+
+    def snapshot(self, w3: Web3) -> Any:
+        return w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
+
+    def revert(self, w3: Web3, snapshot_id: Any) -> None:
+        answer = w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot_id])
+        if not answer.get("result"):
+            raise RuntimeError(f"evm_revert({snapshot_id!r}) failed: {answer}")

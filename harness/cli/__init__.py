@@ -1,0 +1,1 @@
+"""The `hydrogen-harness` command line."""

@@ -1,0 +1,1 @@
+"""What an application ships: the Relay client, the `Application` workflow and its saved progress."""

@@ -1,0 +1,1 @@
+"""The local developer sandbox: JSON-RPC, Relay, nodes, dashboard and DApp on loopback."""

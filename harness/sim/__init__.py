@@ -1,0 +1,1 @@
+"""Simulation: the in-memory `Network` stepping the application, the nodes and the Relay, and its reports."""

@@ -31,8 +31,8 @@ from hydrogen_harness.chain.contracts import Deployment
 from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
 from hydrogen_harness.protocol.phash import result_bytes
 from hydrogen_harness.protocol.constants import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of
-from hydrogen_harness.client.relay import RelayClient, RelayError, RelayNotReady, RelayUnavailable
-from hydrogen_harness.protocol.reverts import RevertError
+from hydrogen_harness.client.relay import RelayClient, RelayError, RelayMessage, RelayNotReady, RelayUnavailable
+from hydrogen_harness.protocol.reverts import RevertError, RevertReason
 from hydrogen_harness.protocol.task_args import TaskArgsError, parse_task_args
 
 __all__ = ["NodeTask", "NodeTaskPhase", "SimulatedNode", "TaskStore"]
@@ -326,8 +326,8 @@ class SimulatedNode:
             send(self.account, task.task_id, task.round, *extra)
         except RevertError as exc:
             self.actions.append((task.task_id, f"{label} reverted: {exc.reason}"))
-            if exc.reason == "Task is aborted" and task.phase is NodeTaskPhase.ASSIGNED:
-                return self._report_error(task, "commit reverted: Task is aborted")
+            if exc.reason == RevertReason.TASK_IS_ABORTED and task.phase is NodeTaskPhase.ASSIGNED:
+                return self._report_error(task, f"commit reverted: {RevertReason.TASK_IS_ABORTED}")
             self._move(task, NodeTaskPhase.DONE)
             return True
         self.actions.append((task.task_id, label))
@@ -344,7 +344,7 @@ class SimulatedNode:
             self.actions.append((task.task_id, "cancel"))
         except RevertError as exc:
             self.actions.append((task.task_id, f"cancel reverted: {exc.reason}"))
-            if exc.reason == "Task has not exceeded the deadline yet":
+            if exc.reason == RevertReason.DEADLINE_NOT_EXCEEDED:
                 task.deadline = self.deployment.task.get_task(task.task_id).timeout
                 return True
         self._move(task, NodeTaskPhase.DONE)
@@ -404,7 +404,7 @@ class SimulatedNode:
         except (RelayNotReady, RelayUnavailable):
             return False
         except RelayError as exc:
-            if exc.message == "Task not success" and (exc.after_ambiguous_failure or task.resumed):
+            if exc.message == RelayMessage.TASK_NOT_SUCCESS and (exc.after_ambiguous_failure or task.resumed):
                 # An earlier attempt got through but its answer was lost, or the node
                 # died after uploading and before saving that it had.
                 self._move(task, NodeTaskPhase.UPLOADED)

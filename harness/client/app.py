@@ -23,11 +23,11 @@ from eth_account.signers.local import LocalAccount
 from hydrogen_harness.client.store import Job, JobPhase, ProgressStore
 from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.contracts import Deployment
-from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskSuccess
+from hydrogen_harness.protocol.events import AbortReason, TaskAborted, TaskCreated, TaskSuccess
 from hydrogen_harness.chain.ledger import Ledger, MovementKind
 from hydrogen_harness.protocol.constants import ROUNDS, ZERO_HASH
 from hydrogen_harness.client.relay import RelayAlreadyDone, RelayClient, RelayNotReady, RelayUnavailable
-from hydrogen_harness.protocol.reverts import RevertError
+from hydrogen_harness.protocol.reverts import RevertError, RevertReason
 from hydrogen_harness.protocol.task_args import TaskArgs, parse_task_args, task_hash, validate_task_args
 
 __all__ = [
@@ -373,7 +373,7 @@ class Application:
                     self._apply_event(job, event)
             return
         if info.aborted:
-            job.abort_reason = "Task error reported" if info.is_success else "Task result illegal"
+            job.abort_reason = AbortReason.ERROR_REPORTED if info.is_success else AbortReason.RESULT_ILLEGAL
             job.phase = JobPhase.ABORTED
             self.store.save()
         elif info.is_success and int(info.result_node, 16) != 0:
@@ -414,12 +414,12 @@ class Application:
         try:
             receipt = self.deployment.task.cancel(self.account, job.task_id)
         except RevertError as exc:
-            if exc.reason == "Task has not exceeded the deadline yet":
+            if exc.reason == RevertReason.DEADLINE_NOT_EXCEEDED:
                 # The owner raised the timeout after the task was created: read the truth.
                 job.deadline = self.deployment.task.get_task(job.task_id).timeout
                 self.store.save()
                 return
-            if exc.reason != "Task not exist":
+            if exc.reason != RevertReason.TASK_NOT_EXIST:
                 raise
             # Someone else settled or cancelled it: the logs tell the outcome.
             self._follow_events()
@@ -430,7 +430,7 @@ class Application:
             self._apply_event(job, event)
         if not job.phase.finished:
             job.phase = JobPhase.ABORTED
-            job.abort_reason = job.abort_reason or "Task Cancelled"
+            job.abort_reason = job.abort_reason or AbortReason.CANCELLED
         self.store.save()
 
     # ------------------------------------------------------------ results

@@ -8,12 +8,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any, Union
 
 from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
 __all__ = [
+    "AbortReason",
     "TaskAborted",
     "TaskCreated",
     "TaskEvent",
@@ -51,6 +53,14 @@ class TaskSuccess(_Located):
     task_id: int
     result: bytes
     result_node: str
+
+
+class AbortReason(StrEnum):
+    """The reasons Task logs with `TaskAborted`, verbatim (a member equals its string)."""
+
+    ERROR_REPORTED = "Task error reported"
+    RESULT_ILLEGAL = "Task result illegal"
+    CANCELLED = "Task Cancelled"
 
 
 @dataclass(frozen=True)

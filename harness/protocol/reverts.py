@@ -7,13 +7,23 @@ some form, which `decode_revert` digs out.
 
 from __future__ import annotations
 
+from enum import StrEnum
 from typing import Any
 
 from eth_abi import decode
 
-__all__ = ["RevertError", "decode_revert", "revert_reason"]
+__all__ = ["RevertError", "RevertReason", "decode_revert", "revert_reason"]
 
 ERROR_SELECTOR = bytes.fromhex("08c379a0")  # Error(string)
+
+
+class RevertReason(StrEnum):
+    """Revert strings of the Task, Node and CNX contracts that the harness branches on,
+    verbatim (a member equals its string, so `RevertError.reason` stays a `str`)."""
+
+    TASK_NOT_EXIST = "Task not exist"
+    TASK_IS_ABORTED = "Task is aborted"
+    DEADLINE_NOT_EXCEEDED = "Task has not exceeded the deadline yet"
 
 
 class RevertError(Exception):

@@ -30,7 +30,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from hydrogen_harness.chain.abi_calls import FunctionTable
-from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
+from hydrogen_harness.protocol.events import AbortReason, TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
 from hydrogen_harness.chain.ledger import Ledger, Movement, MovementKind
 from hydrogen_harness.sim.network import TimelineEntry
 from hydrogen_harness.protocol.constants import STAKE_AMOUNT, NodeStatus
@@ -273,7 +273,7 @@ class DashboardView:
                 self._add(task, event, "chain", f"success: result 0x{task.result.hex()} from {self._name(event.result_node)}")
             elif isinstance(event, TaskAborted):
                 task.abort_reason = event.reason
-                task.status = TaskStatus.CANCELLED if event.reason == "Task Cancelled" else TaskStatus.ABORTED
+                task.status = TaskStatus.CANCELLED if event.reason == AbortReason.CANCELLED else TaskStatus.ABORTED
                 self._add(task, event, "chain", f"aborted: {event.reason}")
 
     def _add(self, task: _Task, event: TaskEvent | Movement, actor: str, what: str) -> None:

@@ -20,12 +20,14 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from hydrogen_harness.chain.chain import Chain
-from hydrogen_harness.chain.contracts import Deployment, deploy
-from hydrogen_harness.protocol.reverts import RevertError
 from hydrogen_harness.wallet.fixtures import hydrogen_browser, hydrogen_dapp_page, hydrogen_open_dapp, hydrogen_wallet
 
+# pytest imports this module in every session of every project that installed us, so
+# web3, eth-tester, vyper and the rest load only once one of our fixtures runs.
 if TYPE_CHECKING:
+    from hydrogen_harness.chain.chain import Chain
+    from hydrogen_harness.chain.contracts import Deployment
+    from hydrogen_harness.protocol.reverts import RevertError
     from hydrogen_harness.fakes.node import SimulatedNode
     from hydrogen_harness.fakes.relay import RelayService
     from hydrogen_harness.client.app import Application
@@ -80,6 +82,8 @@ _ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80
 def hydrogen_chain(request: pytest.FixtureRequest) -> Chain:
     """The chain for this test session (per xdist worker): in-memory, seeded by
     `--hydrogen-seed`, or the node given by `--hydrogen-rpc-url`."""
+    from hydrogen_harness.chain.chain import Chain
+
     seed = request.config.getoption("--hydrogen-seed")
     url = request.config.getoption("--hydrogen-rpc-url")
     if url:
@@ -92,6 +96,8 @@ def hydrogen_chain(request: pytest.FixtureRequest) -> Chain:
 
 @pytest.fixture(scope="session")
 def _hydrogen_session_deployment(hydrogen_chain: Chain) -> Deployment:
+    from hydrogen_harness.chain.contracts import deploy
+
     return deploy(hydrogen_chain)
 
 
@@ -99,12 +105,8 @@ def _hydrogen_session_deployment(hydrogen_chain: Chain) -> Deployment:
 def hydrogen_contracts(_hydrogen_session_deployment: Deployment) -> Iterator[Deployment]:
     """CNX, Node and Task deployed and wired (`.token`, `.node`, `.task`, `.owner`),
     isolated per test: every change is reverted when the test ends."""
-    chain = _hydrogen_session_deployment.chain
-    undo = chain.isolate()
-    try:
+    with _hydrogen_session_deployment.chain.isolation():
         yield _hydrogen_session_deployment
-    finally:
-        undo()
 
 
 def _node_spec(request: pytest.FixtureRequest) -> list[Any]:
@@ -144,11 +146,8 @@ def hydrogen_network(request: pytest.FixtureRequest, _hydrogen_session_deploymen
     from hydrogen_harness.sim.network import Network
 
     chain = _hydrogen_session_deployment.chain
-    undo = chain.isolate()
-    try:
+    with chain.isolation():
         yield Network(seed=chain.seed, nodes=_node_spec(request), chain=chain, deployment=_hydrogen_session_deployment)
-    finally:
-        undo()
 
 
 @pytest.fixture
@@ -289,6 +288,8 @@ def expect_revert(reason: str | None) -> Iterator[list[RevertError]]:
         with expect_revert("Not enough nodes"):
             app.run(args)
     """
+    from hydrogen_harness.protocol.reverts import RevertError
+
     caught: list[RevertError] = []
     try:
         yield caught

@@ -15,6 +15,25 @@ records every request in `requests`.
 Relay wants v = 0 or 1: subtract 27 from the last byte (the reference DApp does).
 """
 
-from hydrogen_harness.wallet.wallet import PROVIDER_JS, USER_REJECTED, TestWallet, WalletError, WalletRequest
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+# The plugin imports hydrogen_harness.wallet.fixtures in every pytest session, which runs
+# this file: the wallet (eth-account, httpx) loads on first use of a name (PEP 562).
+if TYPE_CHECKING:
+    from hydrogen_harness.wallet.wallet import PROVIDER_JS, USER_REJECTED, TestWallet, WalletError, WalletRequest
 
 __all__ = ["PROVIDER_JS", "USER_REJECTED", "TestWallet", "WalletError", "WalletRequest"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from hydrogen_harness.wallet import wallet
+
+        return getattr(wallet, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

@@ -14,12 +14,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
-from eth_account import Account
 
-from hydrogen_harness.wallet.wallet import TestWallet
-
+# hydrogen_harness.plugin imports this module in every pytest session: eth-account and the
+# wallet (httpx) load only once a wallet fixture runs.
 if TYPE_CHECKING:
     from hydrogen_harness.sandbox.core import Sandbox
+    from hydrogen_harness.wallet.wallet import TestWallet
 
 __all__ = ["CHROMIUM_ARGS", "INSTALL_CHROMIUM", "failure_sections", "hydrogen_browser", "hydrogen_dapp_page", "hydrogen_open_dapp", "hydrogen_wallet"]
 
@@ -65,6 +65,9 @@ def hydrogen_wallet(hydrogen_sandbox: Sandbox) -> Iterator[TestWallet]:
     (`method`, `params`, `outcome` "ok"/"rejected"/"error", `result`, `error`), and
     `calls(method)` those of one method. `eth_sign` answers v = 27/28 (as MetaMask):
     the Relay wants 0/1."""
+    from eth_account import Account
+
+    from hydrogen_harness.wallet.wallet import TestWallet
 
     def fund(cnx: int, eth: int) -> Any:
         return Account.from_key(hydrogen_sandbox.new_wallet(cnx=cnx, eth=eth).key)

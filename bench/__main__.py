@@ -20,7 +20,7 @@ from bench.gas import bench_gas
 from bench.scale import seconds_per_task_by_history, seconds_per_task_by_nodes
 from bench.workflow import bench_workflow
 
-SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture", "nodes", "dashboard")
+SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture", "nodes", "dashboard", "plugin_startup")
 
 
 def _workflow(quick: bool) -> dict[str, Any]:
@@ -105,6 +105,13 @@ def _dashboard(quick: bool) -> dict[str, Any]:
     return bench_dashboard(quick)
 
 
+def _plugin_startup(quick: bool) -> dict[str, Any]:
+    """What the installed plugin adds to every pytest session of its user."""
+    from bench.plugin_startup import bench_plugin_startup
+
+    return bench_plugin_startup(quick)
+
+
 RUNNERS = {
     "workflow": _workflow,
     "gas": _gas,
@@ -115,6 +122,7 @@ RUNNERS = {
     "fixture": _fixture,
     "nodes": _nodes,
     "dashboard": _dashboard,
+    "plugin_startup": _plugin_startup,
 }
 
 

@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
@@ -28,6 +28,7 @@ from eth_utils import keccak
 from hydrogen_harness.fakes.behaviour import Behaviour, CrashPoint, WorkKind
 from hydrogen_harness.fakes.diffusion import DeterministicGenerator, ImageGenerator, jitter
 from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.actions import Action, ActionKind
 from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
 from hydrogen_harness.protocol.phash import result_bytes
 from hydrogen_harness.protocol.constants import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of
@@ -35,10 +36,19 @@ from hydrogen_harness.client.relay import RelayClient, RelayError, RelayMessage,
 from hydrogen_harness.protocol.reverts import RevertError, RevertReason
 from hydrogen_harness.protocol.task_args import TaskArgsError, parse_task_args
 
-__all__ = ["NodeTask", "NodeTaskPhase", "SimulatedNode", "TaskStore"]
+__all__ = ["NodeRequest", "NodeTask", "NodeTaskPhase", "SimulatedNode", "TaskStore"]
 
 _NO_COMMITMENT = bytes(32)
 _NO_ADDRESS = "0x" + "00" * 20
+
+
+class NodeRequest(StrEnum):
+    """What a node can be asked to do on its next step, each one Node contract call."""
+
+    JOIN = "join"
+    QUIT = "quit"
+    PAUSE = "pause"
+    RESUME = "resume"
 
 
 class NodeTaskPhase(str, Enum):
@@ -112,9 +122,9 @@ class SimulatedNode:
         self.tasks: dict[int, NodeTask] = {}
         self.crashed = False
         self.steps = 0
-        # What the node did, in order: (task id or None, description).
-        self.actions: list[tuple[int | None, str]] = []
-        self._requests: list[str] = []
+        # What the node did, in order.
+        self.actions: list[Action] = []
+        self._requests: list[NodeRequest] = []
 
     @property
     def address(self) -> str:
@@ -128,13 +138,28 @@ class SimulatedNode:
     def join(self) -> None:
         """Stake and join now (the account must hold 400 CNX and have approved Node)."""
         self.deployment.node.join(self.account)
-        self.actions.append((None, "join"))
+        self._did(None, "join", ActionKind.TRANSACTION)
 
-    def request(self, action: str) -> None:
-        """Ask the node to `quit`, `pause` or `resume` on its next step."""
-        if action not in ("quit", "pause", "resume", "join"):
-            raise ValueError(f"a node can be asked to join, quit, pause or resume, not {action!r}")
-        self._requests.append(action)
+    def request(self, action: NodeRequest | str) -> None:
+        """Ask the node to join, quit, pause or resume on its next step."""
+        try:
+            request = NodeRequest(action)
+        except ValueError:
+            raise ValueError(f"a node can be asked to join, quit, pause or resume, not {action!r}") from None
+        self._requests.append(request)
+
+    def _send_request(self, request: NodeRequest) -> None:
+        registry = self.deployment.node
+        send = {
+            NodeRequest.JOIN: registry.join,
+            NodeRequest.QUIT: registry.quit,
+            NodeRequest.PAUSE: registry.pause,
+            NodeRequest.RESUME: registry.resume,
+        }[request]
+        send(self.account)
+
+    def _did(self, task_id: int | None, what: str, kind: ActionKind) -> None:
+        self.actions.append(Action(task_id, what, kind))
 
     @property
     def has_requests(self) -> bool:
@@ -209,14 +234,16 @@ class SimulatedNode:
                 result = bytes.fromhex(str(record.get("result", "")))
                 if not result or commitment_of(result, info.nonces[round_]) != commitment:
                     lost.append(info.id)
-                    self.actions.append((info.id, "resume failed: the result committed to was not saved"))
+                    self._did(info.id, "resume failed: the result committed to was not saved", ActionKind.FAILURE)
                     continue
                 task.result, task.nonce = result, info.nonces[round_]
                 task.phase = NodeTaskPhase.COMMITTED
             if info.result_node != _NO_ADDRESS:
                 task.result_node = info.result_node
             self.tasks[info.id] = task
-            self.actions.append((info.id, f"resumed ({task.phase.value})"))
+            # A task whose error report stands is on the error path, as a fresh report is.
+            kind = ActionKind.ERROR_REPORT if task.phase is NodeTaskPhase.ERROR_REPORTED else ActionKind.INFO
+            self._did(info.id, f"resumed ({task.phase.value})", kind)
         ours = {task_id for task_id, task in self.tasks.items() if task.resumed}
         self.observe(e for e in events if e.task_id in ours and not isinstance(e, TaskCreated))
         if self.store is not None:
@@ -254,12 +281,12 @@ class SimulatedNode:
         if self.crashed or self.behaviour.offline or self.steps % self.behaviour.every:
             return False
         if self._requests:
-            action = self._requests.pop(0)
+            request = self._requests.pop(0)
             try:
-                getattr(self.deployment.node, action)(self.account)
-                self.actions.append((None, action))
+                self._send_request(request)
+                self._did(None, request.value, ActionKind.TRANSACTION)
             except RevertError as exc:
-                self.actions.append((None, f"{action} reverted: {exc.reason}"))
+                self._did(None, f"{request.value} reverted: {exc.reason}", ActionKind.FAILURE)
             return True
         for task in sorted(self.active(), key=lambda t: t.task_id):
             if self._act(task):
@@ -317,33 +344,43 @@ class SimulatedNode:
     def _crash(self, point: CrashPoint) -> bool:
         if self.behaviour.crash_at is point:
             self.crashed = True
-            self.actions.append((None, f"crashed {point.value}"))
+            self._did(None, f"crashed {point.value}", ActionKind.FAILURE)
             return True
         return False
 
-    def _tx(self, task: NodeTask, label: str, send: Any, *extra: Any, next_phase: NodeTaskPhase) -> bool:
+    def _tx(
+        self,
+        task: NodeTask,
+        label: str,
+        send: Any,
+        *extra: Any,
+        next_phase: NodeTaskPhase,
+        kind: ActionKind = ActionKind.TRANSACTION,
+    ) -> bool:
         try:
             send(self.account, task.task_id, task.round, *extra)
         except RevertError as exc:
-            self.actions.append((task.task_id, f"{label} reverted: {exc.reason}"))
+            self._did(task.task_id, f"{label} reverted: {exc.reason}", ActionKind.FAILURE)
             if exc.reason == RevertReason.TASK_IS_ABORTED and task.phase is NodeTaskPhase.ASSIGNED:
                 return self._report_error(task, f"commit reverted: {RevertReason.TASK_IS_ABORTED}")
             self._move(task, NodeTaskPhase.DONE)
             return True
-        self.actions.append((task.task_id, label))
+        self._did(task.task_id, label, kind)
         self._move(task, next_phase)
         return True
 
     def _report_error(self, task: NodeTask, why: str) -> bool:
-        self.actions.append((task.task_id, f"error ({why})"))
-        return self._tx(task, "report error", self.deployment.task.report_error, next_phase=NodeTaskPhase.ERROR_REPORTED)
+        self._did(task.task_id, f"error ({why})", ActionKind.ERROR_REPORT)
+        return self._tx(
+            task, "report error", self.deployment.task.report_error, next_phase=NodeTaskPhase.ERROR_REPORTED, kind=ActionKind.ERROR_REPORT
+        )
 
     def _cancel(self, task: NodeTask) -> bool:
         try:
             self.deployment.task.cancel(self.account, task.task_id)
-            self.actions.append((task.task_id, "cancel"))
+            self._did(task.task_id, "cancel", ActionKind.CANCEL)
         except RevertError as exc:
-            self.actions.append((task.task_id, f"cancel reverted: {exc.reason}"))
+            self._did(task.task_id, f"cancel reverted: {exc.reason}", ActionKind.FAILURE)
             if exc.reason == RevertReason.DEADLINE_NOT_EXCEEDED:
                 task.deadline = self.deployment.task.get_task(task.task_id).timeout
                 return True
@@ -409,10 +446,10 @@ class SimulatedNode:
                 # died after uploading and before saving that it had.
                 self._move(task, NodeTaskPhase.UPLOADED)
                 return True
-            self.actions.append((task.task_id, f"upload failed: {exc.message}"))
+            self._did(task.task_id, f"upload failed: {exc.message}", ActionKind.FAILURE)
             self._move(task, NodeTaskPhase.DONE)
             return True
-        self.actions.append((task.task_id, f"upload {len(task.images)} images"))
+        self._did(task.task_id, f"upload {len(task.images)} images", ActionKind.RELAY)
         self._move(task, NodeTaskPhase.UPLOADED)
         return True
 
@@ -426,13 +463,13 @@ class SimulatedNode:
         except (RelayNotReady, RelayUnavailable):
             return False
         except RelayError as exc:
-            self.actions.append((task.task_id, f"upload failed: cannot fetch the args again: {exc.message}"))
+            self._did(task.task_id, f"upload failed: cannot fetch the args again: {exc.message}", ActionKind.FAILURE)
             self._move(task, NodeTaskPhase.DONE)
             return False
         count = parse_task_args(relay_task.task_args).task_config.num_images
         images = self._images(json.loads(relay_task.task_args), count, task.task_id)
         if result_bytes(images) != task.result:
-            self.actions.append((task.task_id, "upload failed: the images run again differ from the result committed to"))
+            self._did(task.task_id, "upload failed: the images run again differ from the result committed to", ActionKind.FAILURE)
             self._move(task, NodeTaskPhase.DONE)
             return False
         task.images = images

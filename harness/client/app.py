@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from hydrogen_harness.client.store import Job, JobPhase, ProgressStore
 from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.actions import Action, ActionKind
 from hydrogen_harness.protocol.events import AbortReason, TaskAborted, TaskCreated, TaskSuccess
 from hydrogen_harness.chain.ledger import Ledger, MovementKind
 from hydrogen_harness.protocol.constants import ROUNDS, ZERO_HASH
@@ -138,8 +139,8 @@ class Application:
         self.auto_cancel = auto_cancel
         self.ledger = Ledger(deployment, party=account.address)
         self._submitted = len(self.store.jobs)
-        # What the application did, in order: (task id or None, description).
-        self.actions: list[tuple[int | None, str]] = []
+        # What the application did, in order.
+        self.actions: list[Action] = []
 
     @property
     def address(self) -> str:
@@ -185,7 +186,7 @@ class Application:
             return
         amount = UNLIMITED if self.allowance is AllowanceMode.UNLIMITED else needed
         receipt = self.deployment.token.approve(self.account, task.address, amount)
-        self.actions.append((None, "approve unlimited" if amount == UNLIMITED else f"approve {amount}"))
+        self.actions.append(Action(None, "approve unlimited" if amount == UNLIMITED else f"approve {amount}", ActionKind.TRANSACTION))
         job.tx_hashes.append("0x" + bytes(receipt["transactionHash"]).hex())
 
     # ------------------------------------------------------------ submitting
@@ -275,7 +276,7 @@ class Application:
         # createTask set its deadline to its block's time plus the timeout parameter.
         job.deadline = self.chain.block_timestamp(job.created_block) + task.timeout()
         job.phase = JobPhase.CREATED
-        self.actions.append((job.task_id, f"createTask -> task {job.task_id}"))
+        self.actions.append(Action(job.task_id, f"createTask -> task {job.task_id}", ActionKind.TRANSACTION))
         self.store.save()
         self._checkpoint("created", job)
         self.check_balance()
@@ -328,7 +329,7 @@ class Application:
         except RelayAlreadyDone:
             pass  # uploaded before (an answer lost, or a restart): done all the same
         job.phase = JobPhase.UPLOADED
-        self.actions.append((job.task_id, "args uploaded"))
+        self.actions.append(Action(job.task_id, "args uploaded", ActionKind.RELAY))
         self.store.save()
         self._checkpoint("uploaded", job)
 
@@ -393,7 +394,7 @@ class Application:
         except (RelayNotReady, RelayUnavailable):
             return  # not uploaded yet, or the Relay is down: next step
         self.store.add_image(job.key, image)
-        self.actions.append((job.task_id, f"image {job.images_downloaded} downloaded"))
+        self.actions.append(Action(job.task_id, f"image {job.images_downloaded} downloaded", ActionKind.RELAY))
         job.images_downloaded += 1
         if job.images_downloaded >= job.num_images:
             job.phase = JobPhase.COMPLETED
@@ -425,7 +426,7 @@ class Application:
             self._follow_events()
             return
         job.tx_hashes.append("0x" + bytes(receipt["transactionHash"]).hex())
-        self.actions.append((job.task_id, "cancel"))
+        self.actions.append(Action(job.task_id, "cancel", ActionKind.CANCEL))
         for event in self.deployment.task.events(receipt):
             self._apply_event(job, event)
         if not job.phase.finished:

@@ -33,6 +33,7 @@ from typing import Protocol
 from hydrogen_harness.fakes.node import SimulatedNode
 from hydrogen_harness.fakes.relay import ChainSource
 from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.actions import ActionKind
 from hydrogen_harness.protocol.events import (
     TaskAborted,
     TaskCreated,
@@ -45,7 +46,8 @@ from hydrogen_harness.protocol.reverts import RevertError
 __all__ = ["LoopRecorder", "NodeLoop", "StaleTask", "describe_events", "described_events"]
 
 _MAX_ACTIONS = 25  # steps in a row before a node looks at its wake-up again (a task takes about 5)
-_NOTEWORTHY = ("reverted", "failed", "error", "crashed", "cancel")
+# Logged even when not verbose: what went wrong, and the error reports and cancels that follow.
+_NOTEWORTHY = frozenset({ActionKind.FAILURE, ActionKind.ERROR_REPORT, ActionKind.CANCEL})
 
 
 @dataclass
@@ -161,12 +163,12 @@ class _NodeWorker:
     def report_actions(self) -> None:
         """Node actions: failures always, the rest when verbose."""
         loop, node = self.loop, self.node
-        for task_id, what in node.actions[self.actions_seen:]:
+        for action in node.actions[self.actions_seen:]:
             if loop._recorder is not None:
-                loop._recorder.node_action(node.name, what, task_id)
-            if loop._verbose or any(word in what for word in _NOTEWORTHY):
-                where = f"task {task_id}: " if task_id is not None else ""
-                loop._log(f"  {node.name}: {where}{what}")
+                loop._recorder.node_action(node.name, action.what, action.task_id)
+            if loop._verbose or action.kind in _NOTEWORTHY:
+                where = f"task {action.task_id}: " if action.task_id is not None else ""
+                loop._log(f"  {node.name}: {where}{action.what}")
         self.actions_seen = len(node.actions)
 
     def forget(self) -> None:

@@ -159,8 +159,8 @@ class Network:
         actors: list[SimulatedNode | Application] = [*self.nodes, *self.apps]
         for actor in actors:
             seen = self._actions_seen.get(actor.name, 0)
-            for task_id, what in actor.actions[seen:]:
-                self._record(actor.name, what, task_id)
+            for action in actor.actions[seen:]:
+                self._record(actor.name, action.what, action.task_id)
             self._actions_seen[actor.name] = len(actor.actions)
 
     def _new_events(self) -> list[TaskEvent]:

@@ -72,6 +72,6 @@ def test_a_node_request_that_reverts_is_recorded_not_raised(hydrogen_network: Ne
     node = hydrogen_network.nodes[0]
     node.request("resume")  # an AVAILABLE node cannot resume
     hydrogen_network.step()
-    assert (None, "resume reverted: Illegal node status") in node.actions
+    assert (None, "resume reverted: Illegal node status") in [(a.task_id, a.what) for a in node.actions]
     with pytest.raises(ValueError, match="not 'dance'"):
         node.request("dance")

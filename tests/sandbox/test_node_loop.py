@@ -13,6 +13,7 @@ from pathlib import Path
 from hydrogen_harness.fakes.behaviour import Behaviour
 from hydrogen_harness.fakes.node import SimulatedNode
 from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.protocol.actions import Action, ActionKind
 from hydrogen_harness.protocol.events import TaskCreated, TaskEvent
 from hydrogen_harness.protocol.constants import CNX
 from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
@@ -82,7 +83,7 @@ class ScriptedNode:
         self.behaviour = Behaviour()
         self.crashed = False
         self.has_requests = False
-        self.actions: list[tuple[int | None, str]] = []
+        self.actions: list[Action] = []
         self.todo: list[int] = []
         self.gate = gate
         self.started = threading.Event()
@@ -98,7 +99,7 @@ class ScriptedNode:
         self.started.set()
         if self.gate is not None:
             self.gate.wait(WAIT * 3)
-        self.actions.append((task_id, "acted"))
+        self.actions.append(Action(task_id, "acted", ActionKind.TRANSACTION))
         self.acted.set()
         return True
 
@@ -129,7 +130,8 @@ def test_a_node_acts_on_its_task_while_another_waits_for_its_transaction() -> No
     finally:
         gate.set()
         assert loop.stop(WAIT)
-    assert slow.actions == [(1, "acted")] and quick.actions == [(2, "acted")]
+    assert [(a.task_id, a.what) for a in slow.actions] == [(1, "acted")]
+    assert [(a.task_id, a.what) for a in quick.actions] == [(2, "acted")]
 
 
 def test_held_waits_for_the_action_under_way() -> None:
@@ -146,7 +148,7 @@ def test_held_waits_for_the_action_under_way() -> None:
 
         def hold() -> None:
             with loop.held():
-                inside.append(list(node.actions))
+                inside.append([(a.task_id, a.what) for a in node.actions])
 
         holder = threading.Thread(target=hold)
         holder.start()

@@ -134,8 +134,8 @@ def test_a_result_node_killed_between_its_upload_and_saving_it_uploads_again_and
     second, _ = finish_after_restart(tmp_path, run)
     try:
         # The Relay refused the second upload ("Task not success": it has the images); the node went on.
-        assert any("report uploaded" == what for n in second.all_nodes for _, what in n.actions)
-        assert not any("upload failed" in what for n in second.all_nodes for _, what in n.actions)
+        assert any("report uploaded" == a.what for n in second.all_nodes for a in n.actions)
+        assert not any("upload failed" in a.what for n in second.all_nodes for a in n.actions)
     finally:
         second.close()
 

@@ -20,10 +20,9 @@ def create_task_gas_by_nodes(counts: tuple[int, ...] = (10, 100, 1000)) -> dict[
         while joined < count:
             deployment.new_node()
             joined += 1
-        undo = deployment.chain.isolate()
-        created = deployment.task.create_task(app, count.to_bytes(32, "big"))
-        gas[count] = int(created.receipt["gasUsed"])
-        undo()
+        with deployment.chain.isolation():
+            created = deployment.task.create_task(app, count.to_bytes(32, "big"))
+            gas[count] = int(created.receipt["gasUsed"])
     return gas
 
 

@@ -8,11 +8,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from web3.exceptions import BlockNotFound
-
 from hydrogen_harness.chain.contracts import TaskContract
 from hydrogen_harness.protocol.events import TaskEvent
-from hydrogen_harness.chain.revm import RevmBackend
 
 __all__ = ["ChainSource", "ContractChainSource"]
 
@@ -45,10 +42,4 @@ class ContractChainSource:
         return self.task.events_between(from_block, to_block)
 
     def block_hash(self, number: int) -> bytes | None:
-        chain = self.task.chain
-        if isinstance(chain.backend, RevmBackend) or number < 0:
-            return None  # revm runs transactions without blocks, so without hashes
-        try:
-            return bytes(chain.w3.eth.get_block(number)["hash"])
-        except BlockNotFound:
-            return None
+        return self.task.chain.block_hash(number)

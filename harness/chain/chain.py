@@ -15,19 +15,20 @@ chain's seed, so two chains built with one seed produce identical blocks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, cast
+import contextlib
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.types import FilterParams, TxParams, TxReceipt
+from web3.types import TxReceipt
 
-from hydrogen_harness.chain.tester import EvmBackend, RpcBackend, TesterBackend
-from hydrogen_harness.protocol.reverts import RevertError, decode_revert, revert_reason
-from hydrogen_harness.chain.revm import RevmBackend
+from hydrogen_harness.chain.backend import Backend
+from hydrogen_harness.protocol.reverts import RevertError
 
 __all__ = [
     "DEFAULT_GAS",
@@ -76,18 +77,30 @@ class SignedTransaction:
     tx_hash: str
 
 
+def calldata(fn: Any) -> bytes:
+    """The input data of a bound call: a binding's `ContractCall`, or a web3
+    `ContractFunction` a user built (web3 has no public encoder without a provider)."""
+    data = getattr(fn, "data", None)
+    if not isinstance(data, str):
+        data = fn._encode_transaction_data()
+    return bytes.fromhex(str(data).removeprefix("0x"))
+
+
 @dataclass
 class Chain:
-    """A chain the harness can drive: web3, a backend, a clock and funded accounts.
+    """A chain the harness can drive: a backend, a clock and funded accounts.
 
-    Build one with `Chain.in_memory(seed=...)` or `Chain.from_rpc(url)`.
+    Build one with `Chain.in_memory(seed=...)`, `Chain.revm(seed=...)` or
+    `Chain.from_rpc(url, key)`.
     """
 
-    w3: Web3
-    backend: EvmBackend
+    backend: Backend
     faucet: LocalAccount
     seed: int = 0
     gas_price: int | None = None
+    #: Whether `Chain` counts its accounts' nonces itself (see `Backend.counts_own_nonces`);
+    #: the sandbox turns it off, since its users' clients send from the same chain.
+    keep_nonces: bool = field(default=False)
 
     def __post_init__(self) -> None:
         self._nonces: dict[str, int] = {}
@@ -95,8 +108,13 @@ class Chain:
         # Reverting also rewinds the account counter, so a test run after a revert
         # gets the same accounts whatever ran before it.
         self._accounts_at: dict[Any, int] = {}
-        self.chain_id: int = self.backend.chain_id if isinstance(self.backend, RevmBackend) else self.w3.eth.chain_id
-        self.keep_nonces = isinstance(self.backend, TesterBackend)
+        self.chain_id: int = self.backend.chain_id
+        self.keep_nonces = self.backend.counts_own_nonces
+
+    @cached_property
+    def w3(self) -> Web3:
+        """web3 on this chain, for code that wants one (contract objects, raw requests)."""
+        return self.backend.web3()
 
     # ------------------------------------------------------------ construction
 
@@ -106,23 +124,31 @@ class Chain:
     ) -> Chain:
         """A fresh in-memory chain whose blocks depend only on `seed` and what is sent
         (and, with `wall_clock`, on the time: see `TesterBackend`)."""
-        backend = TesterBackend(seed=seed, genesis_timestamp=genesis_timestamp, wall_clock=wall_clock)
-        faucet = Account.from_key(backend.faucet_key)
-        return cls(w3=backend.web3(), backend=backend, faucet=faucet, seed=seed)
+        from hydrogen_harness.chain.tester import TesterBackend
+
+        return cls.on(TesterBackend(seed=seed, genesis_timestamp=genesis_timestamp, wall_clock=wall_clock), seed=seed)
 
     @classmethod
     def revm(cls, seed: int = 0, genesis_timestamp: int = GENESIS_TIMESTAMP) -> Chain:
-        """A chain on revm with no transactions or blocks underneath (see
-        `hydrogen_harness.chain.revm`): the same contracts and bindings, many times faster;
-        for property tests, not for serving clients."""
-        backend = RevmBackend(seed=seed, genesis_timestamp=genesis_timestamp)
-        return cls(w3=backend.web3(), backend=backend, faucet=Account.from_key(backend.faucet_key), seed=seed)
+        """An in-memory chain on revm (see `hydrogen_harness.chain.revm`): the same
+        contracts and bindings, many times faster."""
+        from hydrogen_harness.chain.revm import RevmBackend
+
+        return cls.on(RevmBackend(seed=seed, genesis_timestamp=genesis_timestamp), seed=seed)
 
     @classmethod
     def from_rpc(cls, url: str, faucet_key: str | bytes, seed: int = 0) -> Chain:
         """A chain served over JSON-RPC (anvil, a devnet); `faucet_key` pays for set-up."""
-        backend = RpcBackend(url)
-        return cls(w3=backend.web3(), backend=backend, faucet=Account.from_key(faucet_key), seed=seed)
+        from hydrogen_harness.chain.rpc import RpcBackend
+
+        return cls(backend=RpcBackend(url), faucet=Account.from_key(faucet_key), seed=seed)
+
+    @classmethod
+    def on(cls, backend: Backend, seed: int = 0) -> Chain:
+        """A chain over an in-memory `backend`, its genesis account as the faucet."""
+        if backend.faucet_key is None:
+            raise ValueError(f"{type(backend).__name__} has no funded genesis account: give a faucet key")
+        return cls(backend=backend, faucet=Account.from_key(backend.faucet_key), seed=seed)
 
     # ------------------------------------------------------------ accounts
 
@@ -142,20 +168,20 @@ class Chain:
         return self.send(sender or self.faucet, to=to, data=b"", value=amount, gas=21_000)
 
     def eth_balance(self, address: str) -> int:
-        if isinstance(self.backend, RevmBackend):
-            return self.backend.balance(address)
-        return int(self.w3.eth.get_balance(to_checksum_address(address)))
+        return self.backend.balance(address)
+
+    def code(self, address: str) -> bytes:
+        """The contract code at `address` (empty: no contract there)."""
+        return self.backend.code(address)
 
     # ------------------------------------------------------------ transactions
 
     def _next_nonce(self, address: str) -> int:
-        if isinstance(self.backend, RevmBackend):
-            return 0  # revm runs calls, not transactions: nonces play no part
         if not self.keep_nonces:
-            return int(self.w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
+            return self.backend.pending_nonce(address)
         nonce = self._nonces.get(address)
         if nonce is None:
-            nonce = int(self.w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
+            nonce = self.backend.pending_nonce(address)
         self._nonces[address] = nonce + 1
         return nonce
 
@@ -190,8 +216,6 @@ class Chain:
         }
         if to is not None:
             tx["to"] = to_checksum_address(to)
-        if isinstance(self.backend, RevmBackend):
-            return SignedTransaction(sender=sender.address, tx=tx, raw=b"", tx_hash="")
         signed = sender.sign_transaction(tx)
         return SignedTransaction(
             sender=sender.address,
@@ -202,41 +226,36 @@ class Chain:
 
     def send_signed(self, signed: SignedTransaction, label: str = "") -> TxReceipt:
         """Send a signed transaction; return the receipt or raise `RevertError`."""
-        if isinstance(self.backend, RevmBackend):
-            tx = signed.tx
-            data = tx["data"] if isinstance(tx["data"], bytes) else bytes.fromhex(str(tx["data"]).removeprefix("0x"))
-            receipt, failure = self.backend.execute(signed.sender, tx.get("to"), data, tx["value"], tx["gas"])
-            if failure is not None:
-                raise RevertError(revert_reason(failure.revert_data), label=failure.describe(label), receipt=receipt)
-            return receipt  # type: ignore[return-value]
-        if isinstance(self.backend, TesterBackend):
-            self.backend.refresh()
+        self.backend.refresh()
         try:
-            tx_hash = self.w3.eth.send_raw_transaction(signed.raw)
-        except Exception as exc:
+            tx_hash = self.backend.send_raw(signed.raw)
+        except RevertError as exc:
             self._nonces.pop(signed.sender, None)  # the node may not have taken the nonce
-            reason = decode_revert(exc)
-            if reason is not None:
-                raise RevertError(reason, label=label) from exc
+            raise RevertError(exc.reason, label=label) from exc
+        except Exception:
+            self._nonces.pop(signed.sender, None)
             raise
-        return self.check_receipt(signed, self.backend.receipt(self.w3, tx_hash), label)
+        return self.check_receipt(signed, self.backend.wait_receipt(tx_hash), label)
+
+    def resend(self, raw: bytes) -> TxReceipt:
+        """Send an already signed transaction again (after a restart, say) and wait for
+        its receipt, whatever its status. Raises if the chain refuses it."""
+        self.backend.refresh()
+        return self.backend.wait_receipt(self.backend.send_raw(raw))
 
     def check_receipt(self, signed: SignedTransaction, receipt: TxReceipt, label: str = "") -> TxReceipt:
         if receipt["status"] != 1:
-            reason = self._replay_reason(signed.sender, signed.tx, receipt["blockNumber"])
-            raise RevertError(reason, label=label, receipt=receipt)
+            reason, halt = self.backend.failure(signed.sender, signed.tx, receipt)
+            raise RevertError(reason, label=f"{label} (halted: {halt})" if halt else label, receipt=receipt)
         return receipt
 
     def find_receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a transaction if it was mined, else None."""
-        if isinstance(self.backend, RevmBackend):
-            return self.backend.receipt_of(tx_hash)  # type: ignore[return-value]
-        from web3.exceptions import TransactionNotFound
+        return self.backend.receipt(tx_hash)
 
-        try:
-            return self.w3.eth.get_transaction_receipt(tx_hash)  # type: ignore[arg-type]
-        except TransactionNotFound:
-            return None
+    def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
+        """The recipient and input data of a mined transaction."""
+        return self.backend.transaction_input(tx_hash)
 
     def send(
         self,
@@ -252,58 +271,19 @@ class Chain:
         signed = self.sign(sender, to=to, data=data, value=value, gas=gas)
         return self.send_signed(signed, label=label)
 
-    def _replay_reason(self, sender: str, tx: dict[str, Any], block_number: int) -> str | None:
-        call = {"from": sender, "data": tx["data"], "value": tx["value"], "gas": tx["gas"]}
-        if "to" in tx:
-            call["to"] = tx["to"]
-        try:
-            self.w3.eth.call(cast(TxParams, call), block_identifier=max(block_number - 1, 0))
-        except Exception as exc:
-            return decode_revert(exc)
-        return None
-
     def transact(self, sender: LocalAccount, fn: Any, *, value: int = 0, gas: int = DEFAULT_GAS) -> TxReceipt:
-        """Send a web3 ContractFunction call (e.g. `task.functions.createTask(h, d)`)."""
-        data = fn._encode_transaction_data()
-        return self.send(sender, to=fn.address, data=data, value=value, gas=gas, label=fn.fn_name)
+        """Send a bound call (a binding's, or a web3 ContractFunction such as
+        `task.functions.createTask(h, d)`)."""
+        return self.send(sender, to=fn.address, data=calldata(fn), value=value, gas=gas, label=fn.fn_name)
 
     def call(self, fn: Any, sender: str | None = None, block: int | str = "latest") -> Any:
         """Call a view (or simulate a call), raising `RevertError` on a revert."""
-        if isinstance(self.backend, TesterBackend):
-            return self._tester_call(fn, sender, block)
-        if isinstance(self.backend, RevmBackend):
-            return self._revm_call(fn, sender, block)
-        tx = {"to": fn.address, "data": fn._encode_transaction_data()}
-        if sender:
-            tx["from"] = sender
+        tx = {"from": sender or self.faucet.address, "to": fn.address, "data": calldata(fn)}
         try:
-            return _decode_outputs(fn, bytes(self.w3.eth.call(tx, block_identifier=block)))  # type: ignore[arg-type]
-        except Exception as exc:
-            reason = decode_revert(exc)
-            if reason is None:
-                raise
-            raise RevertError(reason, label=fn.fn_name) from exc
-
-    def _revm_call(self, fn: Any, sender: str | None, block: int | str) -> Any:
-        if block not in ("latest", "pending") and block != self.block_number:
-            raise ValueError(f"the revm backend keeps no history: it cannot call at block {block}")
-        data = bytes.fromhex(fn._encode_transaction_data().removeprefix("0x"))
-        output, failure = self.backend.call(sender or self.faucet.address, fn.address, data)  # type: ignore[attr-defined]
-        if failure is not None:
-            raise RevertError(revert_reason(failure.revert_data), label=failure.describe(fn.fn_name))
-        return _decode_outputs(fn, output)
-
-    def _tester_call(self, fn: Any, sender: str | None, block: int | str) -> Any:
-        # Straight to eth-tester: web3's request and result formatting cost twice
-        # the call itself, and actors read views every step.
-        from eth_tester.exceptions import TransactionFailed
-
-        tx = {"from": sender or self.faucet.address, "to": fn.address, "data": fn._encode_transaction_data()}
-        try:
-            raw = self.backend.tester.call(tx, block)  # type: ignore[attr-defined]
-        except TransactionFailed as exc:
-            raise RevertError(decode_revert(exc), label=fn.fn_name) from exc
-        return _decode_outputs(fn, bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw))
+            raw = self.backend.call(tx, block)
+        except RevertError as exc:
+            raise RevertError(exc.reason, label=exc.label or fn.fn_name) from exc
+        return _decode_outputs(fn, raw)
 
     def deploy(self, sender: LocalAccount, abi: list[dict[str, Any]], bytecode: bytes, *args: Any, gas: int = 8_000_000) -> Any:
         """Deploy a contract; returns the web3 contract bound to its address."""
@@ -316,63 +296,64 @@ class Chain:
 
     @property
     def block_number(self) -> int:
-        if isinstance(self.backend, (TesterBackend, RevmBackend)):
-            return self.backend.head()[0]  # actors ask every step: skip web3's formatting
-        return int(self.w3.eth.block_number)
+        return self.backend.head()[0]
 
     def now(self) -> int:
         """The timestamp of the latest block: the chain's idea of the present."""
-        if isinstance(self.backend, (TesterBackend, RevmBackend)):
-            return self.backend.head()[1]
-        return int(self.w3.eth.get_block("latest")["timestamp"])
+        return self.backend.head()[1]
 
     def block_timestamp(self, number: int) -> int:
         """The timestamp of block `number`."""
-        if isinstance(self.backend, (TesterBackend, RevmBackend)):
-            return self.backend.block_timestamp(number)
-        return int(self.w3.eth.get_block(number)["timestamp"])
+        return self.backend.block_timestamp(number)
+
+    def block_hash(self, number: int) -> bytes | None:
+        """The hash of block `number` as the chain is now, None if it has no such block."""
+        return self.backend.block_hash(number)
 
     def advance(self, seconds: int) -> int:
         """Move the clock `seconds` forward by mining one block; returns the new time."""
         if seconds < 1:
             raise ValueError(f"advance needs a positive number of seconds, got {seconds}")
-        return self.backend.mine_at(self.w3, self.now() + seconds)
+        return self.backend.mine_at(self.now() + seconds)
 
     def set_next_timestamp(self, timestamp: int) -> None:
         """Stamp the next block with `timestamp` (later than the latest block)."""
         latest = self.now()
         if timestamp <= latest:
             raise ValueError(f"next block timestamp {timestamp} must be after the latest block's {latest}")
-        self.backend.set_next_timestamp(self.w3, timestamp)
+        self.backend.set_next_timestamp(timestamp)
 
     def mine(self) -> int:
         """Mine an empty block one second on; returns its number."""
-        self.backend.mine_at(self.w3, self.now() + 1)
+        self.backend.mine_at(self.now() + 1)
         return self.block_number
 
     # ------------------------------------------------------------ isolation
 
     def snapshot(self) -> Any:
-        snapshot_id = self.backend.snapshot(self.w3)
+        snapshot_id = self.backend.snapshot()
         self._accounts_at[snapshot_id] = self._accounts_made
         return snapshot_id
 
     def revert(self, snapshot_id: Any) -> None:
-        self.backend.revert(self.w3, snapshot_id)
+        self.backend.revert(snapshot_id)
         self._nonces.clear()
         self._accounts_made = self._accounts_at.get(snapshot_id, self._accounts_made)
 
-    def isolate(self) -> Callable[[], None]:
-        """Take a snapshot and return a function that reverts to it."""
+    @contextlib.contextmanager
+    def isolation(self) -> Iterator[Chain]:
+        """Everything done inside the block is undone when it ends, however it ends::
+
+            with chain.isolation():
+                ...
+        """
         snapshot_id = self.snapshot()
-        return lambda: self.revert(snapshot_id)
+        try:
+            yield self
+        finally:
+            self.revert(snapshot_id)
 
     def logs(self, address: str | Sequence[str], from_block: int, to_block: int, topics: list[Any] | None = None) -> list[Any]:
         """eth_getLogs for one address or several, topics as in JSON-RPC (None: any)."""
-        if isinstance(self.backend, (TesterBackend, RevmBackend)):
-            addresses = {address.lower()} if isinstance(address, str) else {a.lower() for a in address}
-            return self.backend.logs(addresses, from_block, to_block, topics)
-        params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": address}
-        if topics:
-            params["topics"] = topics
-        return list(self.w3.eth.get_logs(cast(FilterParams, params)))
+        addresses = {address.lower()} if isinstance(address, str) else {a.lower() for a in address}
+        return self.backend.logs(addresses, from_block, to_block, topics)

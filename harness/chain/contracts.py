@@ -190,6 +190,10 @@ class TaskContract(_Binding):
         return self._send(sender, "updateTimeout", seconds, gas=100_000)
 
     # the task lifecycle
+    def create_task_call(self, task_hash: bytes, data_hash: bytes = ZERO_HASH) -> ContractCall:
+        """createTask encoded, to sign and send later (an application persists it first)."""
+        return self._fn("createTask", task_hash, data_hash)
+
     def create_task(self, sender: LocalAccount, task_hash: bytes, data_hash: bytes = ZERO_HASH) -> CreatedTask:
         receipt = self._send(sender, "createTask", task_hash, data_hash)
         created = [e for e in self.events(receipt) if isinstance(e, TaskCreated)]

@@ -93,9 +93,7 @@ class Ledger:
         if tx_hash in created:
             return created[tx_hash]
         if tx_hash not in self._task_of_tx:
-            tx = self.deployment.chain.w3.eth.get_transaction(tx_hash)  # type: ignore[arg-type]
-            data = bytes(tx["input"])
-            to = tx.get("to")
+            to, data = self.deployment.chain.transaction_input(tx_hash)
             task_id: int | None = None
             if to and to.lower() == self.deployment.task.address.lower() and len(data) >= 36 and data[:4] != _CREATE_TASK:
                 (task_id,) = decode(["uint256"], data[4:36])

@@ -1,12 +1,12 @@
-"""A fast EVM backend: revm (Rust, through pyrevm) with no transactions or blocks.
+"""A fast in-memory chain: revm (Rust, through pyrevm) under the harness's block model.
 
-Calls are executed straight on revm's state: nothing is signed, RLP-encoded,
-mined or hashed into a state root, which is where web3 + eth-tester spend most of
-their time. The backend still keeps the harness's block model (one block per
-transaction, a clock one second per block that only the harness moves, seeded
-`prevrandao`) and hands back receipts and logs shaped like web3's, so the typed
-bindings and everything above them run unchanged on it. It exists for the
-property tests' deep runs; it does not serve JSON-RPC.
+Signed transactions are decoded and their sender recovered, then run straight on
+revm's state: no state root is hashed and no block is RLP-encoded, which is where
+web3 + eth-tester spend most of their time. The backend keeps the harness's block
+model (one block per transaction, a clock one second per block that only the
+harness moves, seeded `prevrandao`) and hands back receipts and logs shaped like
+web3's, so the bindings and everything above them run unchanged on it. It does not
+serve JSON-RPC.
 """
 
 from __future__ import annotations
@@ -17,6 +17,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from eth_utils import keccak, to_checksum_address
+from web3 import Web3
+from web3.types import TxReceipt
+
+from hydrogen_harness.chain.backend import Backend, topics_match
+from hydrogen_harness.protocol.reverts import RevertError, revert_reason
 
 __all__ = ["Failure", "RevmBackend"]
 
@@ -32,11 +37,13 @@ class _Ledger:
     timestamp: int
     next_timestamp: int | None = None
     receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    failures: dict[str, Failure] = field(default_factory=dict)
+    inputs: dict[str, tuple[str | None, bytes]] = field(default_factory=dict)
     logs: list[dict[str, Any]] = field(default_factory=list)
     timestamps: dict[int, int] = field(default_factory=dict)
 
 
-class RevmBackend:
+class RevmBackend(Backend):
     """See the module docstring. Snapshots pair a revm journal checkpoint with a
     copy of the Python-side history; they are reverted to at most once, newest
     first."""
@@ -51,10 +58,12 @@ class RevmBackend:
         self.seed = seed
         self.chain_id = chain_id
         self.faucet_key = FAUCET_KEY
+        self.counts_own_nonces = True
+        self._nonces: dict[str, int] = {}
         self.evm = pyrevm.EVM(spec_id="PRAGUE", gas_limit=60_000_000)
         self.evm.set_balance(Account.from_key(FAUCET_KEY).address, FAUCET_BALANCE)
         self.state = _Ledger(number=0, timestamp=genesis_timestamp, timestamps={0: genesis_timestamp})
-        self._snapshots: dict[int, tuple[Any, _Ledger]] = {}
+        self._snapshots: dict[int, tuple[Any, _Ledger, dict[str, int]]] = {}
         self._last_snapshot = 0
         self._pin_block()
 
@@ -84,12 +93,12 @@ class RevmBackend:
     def head(self) -> tuple[int, int]:
         return self.state.number, self.state.timestamp
 
-    def mine_at(self, w3: Any, timestamp: int) -> int:
-        self.set_next_timestamp(w3, timestamp)
+    def mine_at(self, timestamp: int) -> int:
+        self.set_next_timestamp(timestamp)
         self._mine()
         return timestamp
 
-    def set_next_timestamp(self, w3: Any, timestamp: int) -> None:
+    def set_next_timestamp(self, timestamp: int) -> None:
         self.state.next_timestamp = timestamp
         self._pin_block()
 
@@ -98,10 +107,33 @@ class RevmBackend:
 
     # ------------------------------------------------------------ execution
 
-    def execute(self, sender: str, to: str | None, data: bytes, value: int, gas: int) -> tuple[dict[str, Any], Failure | None]:
+    def block_hash(self, number: int) -> bytes | None:
+        if number < 0 or number > self.state.number:
+            return None
+        return keccak(f"hydrogen-harness-revm-block:{self.seed}:{number}:{self.state.timestamps[number]}".encode())
+
+    def send_raw(self, raw: bytes) -> str:
+        from eth_account import Account
+
+        tx = _decoded(raw)
+        sender = Account.recover_transaction(raw)
+        if tx["chainId"] not in (None, self.chain_id):
+            raise ValueError(f"invalid chain id for signer: {tx['chainId']}, this chain is {self.chain_id}")
+        expected = self.pending_nonce(sender)
+        if tx["nonce"] != expected:
+            raise ValueError(f"nonce {tx['nonce']} of {sender}: the account's next nonce is {expected}")
+        self._nonces[sender] = expected + 1
+        tx_hash = "0x" + keccak(raw).hex()
+        self.execute(sender, tx["to"], tx["data"], tx["value"], tx["gas"], tx_hash=tx_hash)
+        return tx_hash
+
+    def execute(
+        self, sender: str, to: str | None, data: bytes, value: int, gas: int, *, tx_hash: str | None = None
+    ) -> tuple[dict[str, Any], Failure | None]:
         """Run one transaction in its own block; returns (receipt, how it failed or None)."""
         number, _ = self._pending()
-        tx_hash = "0x" + keccak(f"{self.seed}:{number}:{sender}:{data.hex()}".encode()).hex()
+        if tx_hash is None:
+            tx_hash = "0x" + keccak(f"{self.seed}:{number}:{sender}:{data.hex()}".encode()).hex()
         failure: Failure | None = None
         created: str | None = None
         # revm drops a reverted call's changes itself; no checkpoint of ours is needed,
@@ -141,45 +173,66 @@ class RevmBackend:
             "to": to,
         }
         self.state.receipts[tx_hash] = receipt
+        self.state.inputs[tx_hash] = (to, data)
+        if failure is not None:
+            self.state.failures[tx_hash] = failure
         self.state.logs.extend(logs)
         return receipt, failure
 
-    def call(self, sender: str, to: str, data: bytes) -> tuple[bytes | None, Failure | None]:
-        """A view call on the current state; returns (output, None) or (None, how it failed)."""
+    def call(self, tx: dict[str, Any], block: int | str) -> bytes:
+        """A call on the current state (revm keeps no history: only the head's)."""
+        if block not in ("latest", "pending") and block != self.state.number:
+            raise ValueError(f"the revm backend keeps no history: it cannot call at block {block}")
+        data = tx.get("data", b"")
+        data = data if isinstance(data, bytes) else bytes.fromhex(str(data).removeprefix("0x"))
         checkpoint = self.evm.snapshot()
         try:
-            output = bytes(self.evm.message_call(sender, to, data, gas=30_000_000))
+            return bytes(self.evm.message_call(tx["from"], tx["to"], data, value=tx.get("value") or 0, gas=tx.get("gas") or 30_000_000))
         except RuntimeError as exc:
-            return None, _failure(str(exc))
+            failure = _failure(str(exc))
+            raise RevertError(revert_reason(failure.revert_data), label=failure.describe("")) from None
         finally:
             self.evm.revert(checkpoint)
-        return output, None
 
     def balance(self, address: str) -> int:
         return int(self.evm.get_balance(address))
 
-    def receipt_of(self, tx_hash: str) -> dict[str, Any] | None:
-        return self.state.receipts.get(tx_hash)
+    def code(self, address: str) -> bytes:
+        return bytes(self.evm.get_code(to_checksum_address(address)) or b"")
 
-    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
-        from hydrogen_harness.chain.tester import _topics_match
+    def pending_nonce(self, address: str) -> int:
+        return self._nonces.get(to_checksum_address(address), 0)
 
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        return self.state.receipts.get(tx_hash)  # type: ignore[return-value]
+
+    def wait_receipt(self, tx_hash: str) -> TxReceipt:
+        return self.state.receipts[tx_hash]  # type: ignore[return-value]
+
+    def failure(self, sender: str, tx: dict[str, Any], receipt: TxReceipt) -> tuple[str | None, str | None]:
+        found = self.state.failures.get("0x" + bytes(receipt["transactionHash"]).hex())
+        return (revert_reason(found.revert_data), found.halt) if found is not None else (None, None)
+
+    def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
+        return self.state.inputs[tx_hash]
+
+    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: Any) -> list[Any]:
         return [
             log
             for log in self.state.logs
             if from_block <= log["blockNumber"] <= to_block
             and log["address"].lower() in addresses
-            and _topics_match(log["topics"], topics)
+            and topics_match(log["topics"], topics)
         ]
 
     # ------------------------------------------------------------ isolation
 
-    def snapshot(self, w3: Any) -> int:
+    def snapshot(self) -> int:
         self._last_snapshot += 1
-        self._snapshots[self._last_snapshot] = (self.evm.snapshot(), copy.deepcopy(self.state))
+        self._snapshots[self._last_snapshot] = (self.evm.snapshot(), copy.deepcopy(self.state), dict(self._nonces))
         return self._last_snapshot
 
-    def revert(self, w3: Any, snapshot_id: Any) -> None:
+    def revert(self, snapshot_id: Any) -> None:
         """Back to the state of `snapshot_id`, which is used up with every later
         snapshot (as on anvil: take a new one to revert again).
 
@@ -191,20 +244,13 @@ class RevmBackend:
         if snapshot_id not in self._snapshots:
             raise ValueError(f"unknown snapshot {snapshot_id!r}: a snapshot can be reverted to once")
         for later in sorted((i for i in self._snapshots if i >= snapshot_id), reverse=True):
-            checkpoint, state = self._snapshots.pop(later)
+            checkpoint, state, nonces = self._snapshots.pop(later)
             self.evm.revert(checkpoint)
-        self.state = state  # the last one popped: snapshot_id's
+        self.state, self._nonces = state, nonces  # the last ones popped: snapshot_id's
         self._pin_block()
 
-    # ------------------------------------------------------------ the EvmBackend protocol
-
-    def web3(self) -> Any:
-        from web3 import Web3
-
-        return Web3()  # no provider: used only to build contract objects and encode calls
-
-    def receipt(self, w3: Any, tx_hash: Any) -> Any:
-        return self.state.receipts["0x" + bytes(tx_hash).hex()]
+    def web3(self) -> Web3:
+        return Web3()  # no provider: builds contract objects and encodes calls only
 
 
 @dataclass(frozen=True)
@@ -231,3 +277,27 @@ def _failure(message: str) -> Failure:
             return Failure(b"")
     found = re.search(r"reason:\s*([A-Za-z]+)", message)
     return Failure(b"", halt=found.group(1) if found else message.strip()[:80] or "unknown")
+
+
+def _decoded(raw: bytes) -> dict[str, Any]:
+    """The fields of a signed transaction (legacy or typed) that running it needs."""
+    from eth_account._utils.legacy_transactions import Transaction
+    from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
+
+    if raw and raw[0] < 0x80:
+        fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
+        chain_id = fields.get("chainId")
+    else:
+        fields = Transaction.from_bytes(raw).as_dict()
+        v = int(fields["v"])
+        chain_id = (v - 35) // 2 if v >= 35 else None  # EIP-155
+    to = bytes(fields.get("to") or b"")
+    return {
+        "chainId": chain_id,
+        "nonce": int(fields["nonce"]),
+        "to": to_checksum_address(to) if to else None,
+        "data": bytes(fields.get("data") or b""),
+        "value": int(fields.get("value", 0)),
+        "gas": int(fields["gas"]),
+    }

@@ -1,34 +1,21 @@
-"""EVM backends under `Chain`: the in-memory eth-tester chain and a JSON-RPC node.
-
-Each backend knows how to mine at a given time, snapshot and revert, and fetch a
-receipt; everything else goes through web3, so the contract-facing layer does not
-care which backend it runs on.
-"""
+"""The in-memory chain: eth-tester over py-evm, with a harness-owned clock and seeded
+block randomness (see `TesterBackend`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, Protocol
+from collections.abc import Callable, Sequence
+from typing import Any, cast
 
-from eth_typing import Hash32
 from eth_utils import keccak, to_checksum_address
 from web3 import Web3
-from web3.types import RPCEndpoint, TxReceipt
+from web3.types import TxReceipt
 
+from hydrogen_harness.chain.backend import Backend, topics_match
 from hydrogen_harness.chain.block_logs import BlockLogIndex, LogRecord
 
-__all__ = ["EvmBackend", "RpcBackend", "TesterBackend", "BLOCK_GAS_LIMIT"]
+__all__ = ["TesterBackend", "BLOCK_GAS_LIMIT"]
 
 BLOCK_GAS_LIMIT = 60_000_000  # H-net clients send ~43M gas limits (PROTOCOL.md 7)
-
-
-class EvmBackend(Protocol):
-    def web3(self) -> Web3: ...
-    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt: ...
-    def mine_at(self, w3: Web3, timestamp: int) -> int: ...
-    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None: ...
-    def snapshot(self, w3: Web3) -> Any: ...
-    def revert(self, w3: Web3, snapshot_id: Any) -> None: ...
 
 
 def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None) -> Any:
@@ -150,29 +137,7 @@ def _web3_log(log: LogRecord) -> dict[str, Any]:
     }
 
 
-def _topics_match(log_topics: list[bytes], wanted: list[Any] | None) -> bool:
-    """eth_getLogs topic matching: position by position, None is a wildcard and a
-    list means any of its entries."""
-    if not wanted:
-        return True
-    if len(wanted) > len(log_topics):
-        return False
-    for have, want in zip(log_topics, wanted):
-        if want is None:
-            continue
-        options = want if isinstance(want, (list, tuple)) else [want]
-        if not any(have == _as_bytes(option) for option in options):
-            return False
-    return True
-
-
-def _as_bytes(value: Any) -> bytes:
-    if isinstance(value, (bytes, bytearray)):
-        return bytes(value)
-    return bytes.fromhex(str(value).removeprefix("0x"))
-
-
-class TesterBackend:
+class TesterBackend(Backend):
     """The in-memory chain: eth-tester over py-evm, one block per transaction.
 
     By default blocks are one second apart whatever the wall clock says. With
@@ -190,9 +155,12 @@ class TesterBackend:
         self.pyevm = _seeded_pyevm_backend(seed, genesis_timestamp, wall_clock)
         self.tester = EthereumTester(backend=self.pyevm)
         self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
+        self.chain_id = int(self.pyevm.chain.chain_id)
+        self.counts_own_nonces = True
         self._logs = BlockLogIndex(_web3_log, capacity=50_000)
+        self._web3: Web3 | None = None
 
-    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
+    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: Sequence[Any] | None) -> list[Any]:
         """eth_getLogs read straight from py-evm's receipts, cached per block hash.
 
         eth-tester's own get_logs normalises every receipt in the range on each call
@@ -204,7 +172,7 @@ class TesterBackend:
         found: list[dict[str, Any]] = []
         for number in range(max(from_block, 0), min(to_block, head) + 1):
             for log in self._logs.get(chain, number, chain.chaindb.get_canonical_block_hash(number)):
-                if log["address"].lower() in addresses and _topics_match(log["topics"], topics):
+                if log["address"].lower() in addresses and topics_match(log["topics"], topics):
                     found.append(log)
         return found
 
@@ -227,50 +195,89 @@ class TesterBackend:
 
         return Web3(EthereumTesterProvider(self.tester))
 
-    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
-        # Transactions are mined as they arrive, so the receipt is already there.
-        return w3.eth.get_transaction_receipt(Hash32(bytes(tx_hash)))
+    @property
+    def _w3(self) -> Web3:
+        # web3 over the tester, for receipts and transactions shaped exactly as web3's.
+        if self._web3 is None:
+            self._web3 = self.web3()
+        return self._web3
 
-    def mine_at(self, w3: Web3, timestamp: int) -> int:
-        self.set_next_timestamp(w3, timestamp)
+    def block_hash(self, number: int) -> bytes | None:
+        from eth.exceptions import HeaderNotFound
+
+        if number < 0:
+            return None
+        try:
+            return bytes(self.pyevm.chain.chaindb.get_canonical_block_hash(number))
+        except HeaderNotFound:
+            return None
+
+    def balance(self, address: str) -> int:
+        return int(self.tester.get_balance(to_checksum_address(address)))
+
+    def code(self, address: str) -> bytes:
+        code = self.tester.get_code(to_checksum_address(address))
+        return bytes.fromhex(code.removeprefix("0x")) if isinstance(code, str) else bytes(code)
+
+    def pending_nonce(self, address: str) -> int:
+        return int(self.tester.get_nonce(to_checksum_address(address), "pending"))
+
+    def send_raw(self, raw: bytes) -> str:
+        from eth_tester.exceptions import TransactionFailed
+
+        from hydrogen_harness.protocol.reverts import RevertError, decode_revert
+
+        try:
+            return str(self.tester.send_raw_transaction("0x" + raw.hex()))
+        except TransactionFailed as exc:
+            raise RevertError(decode_revert(exc)) from exc
+
+    def wait_receipt(self, tx_hash: str) -> TxReceipt:
+        # Transactions are mined as they arrive, so the receipt is already there.
+        found = self.receipt(tx_hash)
+        if found is None:
+            raise LookupError(f"no receipt for {tx_hash}: the in-memory chain mines every transaction at once")
+        return found
+
+    def receipt(self, tx_hash: str) -> TxReceipt | None:
+        from web3.exceptions import TransactionNotFound
+
+        try:
+            return self._w3.eth.get_transaction_receipt(cast(Any, tx_hash))
+        except TransactionNotFound:
+            return None
+
+    def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
+        tx = self._w3.eth.get_transaction(cast(Any, tx_hash))
+        return tx.get("to"), bytes(tx["input"])
+
+    def call(self, tx: dict[str, Any], block: int | str) -> bytes:
+        # Straight to eth-tester: web3's request and result formatting cost twice the
+        # call itself, and actors read views every step.
+        from eth_tester.exceptions import TransactionFailed
+
+        from hydrogen_harness.protocol.reverts import RevertError, decode_revert
+
+        params = {key: value for key, value in tx.items() if value is not None}
+        if isinstance(params.get("data"), (bytes, bytearray)):
+            params["data"] = "0x" + bytes(params["data"]).hex()
+        try:
+            raw = self.tester.call(params, block)
+        except TransactionFailed as exc:
+            raise RevertError(decode_revert(exc)) from exc
+        return bytes.fromhex(raw.removeprefix("0x")) if isinstance(raw, str) else bytes(raw)
+
+    def mine_at(self, timestamp: int) -> int:
+        self.set_next_timestamp(timestamp)
         self.tester.mine_blocks(1)
         return timestamp
 
-    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+    def set_next_timestamp(self, timestamp: int) -> None:
         self.pyevm.next_timestamp = timestamp
         self.pyevm.pin_pending_header()
 
-    def snapshot(self, w3: Web3) -> Any:
+    def snapshot(self) -> Any:
         return self.tester.take_snapshot()
 
-    def revert(self, w3: Web3, snapshot_id: Any) -> None:
+    def revert(self, snapshot_id: Any) -> None:
         self.tester.revert_to_snapshot(snapshot_id)
-
-
-class RpcBackend:
-    """A node reached over JSON-RPC with anvil/hardhat dev methods (evm_*)."""
-
-    def __init__(self, url: str) -> None:
-        self.url = url
-
-    def web3(self) -> Web3:
-        return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
-
-    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
-        return w3.eth.wait_for_transaction_receipt(Hash32(bytes(tx_hash)), timeout=60, poll_latency=0.05)
-
-    def mine_at(self, w3: Web3, timestamp: int) -> int:
-        self.set_next_timestamp(w3, timestamp)
-        w3.provider.make_request(RPCEndpoint("evm_mine"), [])
-        return timestamp
-
-    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
-        w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [timestamp])
-
-    def snapshot(self, w3: Web3) -> Any:
-        return w3.provider.make_request(RPCEndpoint("evm_snapshot"), [])["result"]
-
-    def revert(self, w3: Web3, snapshot_id: Any) -> None:
-        answer = w3.provider.make_request(RPCEndpoint("evm_revert"), [snapshot_id])
-        if not answer.get("result"):
-            raise RuntimeError(f"evm_revert({snapshot_id!r}) failed: {answer}")

@@ -378,8 +378,8 @@ class Sandbox(SandboxApi):
         if not isinstance(block, int):
             return
         head = chain.block_number
-        found = chain.w3.eth.get_block(block)["hash"].hex() if block <= head else None
-        if found is None or "0x" + found.removeprefix("0x") != block_hash:
+        found = chain.block_hash(block)
+        if found is None or "0x" + found.hex() != block_hash:
             raise SandboxError(
                 f"the chain rebuilt from {self.state.journal_path} ends at block {head}, but the contracts were "
                 f"deployed at block {block} ({block_hash}): the journal lost blocks. {self._recovery()}"

@@ -71,8 +71,8 @@ class DeploymentRecord:
 
 
 def _block_hash(chain: Chain, number: int) -> str | None:
-    block = chain.w3.eth.get_block(number) if number <= chain.block_number else None
-    return "0x" + bytes(block["hash"]).hex() if block is not None else None
+    found = chain.block_hash(number)
+    return "0x" + found.hex() if found is not None else None
 
 
 def _reusable(chain: Chain, previous: dict[str, Any] | None) -> bool:
@@ -81,7 +81,7 @@ def _reusable(chain: Chain, previous: dict[str, Any] | None) -> bool:
     contracts, record = previous.get("contracts") or {}, previous.get("deployment") or {}
     if set(contracts) != {"token", "node", "task"} or "block" not in record:
         return False
-    if any(not chain.w3.eth.get_code(address) for address in contracts.values()):
+    if any(not chain.code(address) for address in contracts.values()):
         return False
     return _block_hash(chain, int(record["block"])) == record.get("block_hash")
 

@@ -25,14 +25,12 @@ import functools
 import json
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
-from eth_account import Account
-from eth_typing import Hash32
 from web3 import EthereumTesterProvider, Web3
 from web3.types import RPCEndpoint, RPCError, RPCResponse, TxReceipt
 
@@ -40,6 +38,7 @@ from hydrogen_harness.chain.tester import TesterBackend
 from hydrogen_harness.chain.chain import GENESIS_TIMESTAMP, Chain
 from hydrogen_harness.jsonrpc.errors import RpcError
 from hydrogen_harness.jsonrpc.pool import Miner
+from hydrogen_harness.protocol.reverts import RevertError, revert_reason
 
 __all__ = ["ChainJournal", "JournalCorrupt", "JournalMismatch", "LockedTesterBackend", "in_memory_chain"]
 
@@ -111,7 +110,11 @@ class LockedTesterBackend(TesterBackend):
         with self.lock:
             return super().block_timestamp(number)
 
-    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: list[Any] | None) -> list[dict[str, Any]]:
+    def block_hash(self, number: int) -> bytes | None:
+        with self.lock:
+            return super().block_hash(number)
+
+    def logs(self, addresses: set[str], from_block: int, to_block: int, topics: Sequence[Any] | None) -> list[Any]:
         with self.lock:
             return super().logs(addresses, from_block, to_block, topics)
 
@@ -119,36 +122,48 @@ class LockedTesterBackend(TesterBackend):
         with self.lock:
             super().refresh()
 
-    def receipt(self, w3: Web3, tx_hash: Hash32 | bytes) -> TxReceipt:
+    def send_raw(self, raw: bytes) -> str:
+        # Through the miner once there is one: the harness's own senders share the pool,
+        # the block forming and the journal with JSON-RPC clients.
+        if self.miner is None:
+            return super().send_raw(raw)
+        try:
+            return self.miner.submit(raw)
+        except RpcError as exc:
+            if exc.data is not None:
+                raise RevertError(revert_reason(bytes.fromhex(exc.data.removeprefix("0x")))) from exc
+            raise ValueError(exc.message) from exc
+
+    def wait_receipt(self, tx_hash: str) -> TxReceipt:
         if self.miner is not None:
-            self.miner.wait_mined("0x" + bytes(tx_hash).hex())
+            self.miner.wait_mined(tx_hash)
         with self.lock:
-            return super().receipt(w3, tx_hash)
+            return super().wait_receipt(tx_hash)
 
-    def mine_at(self, w3: Web3, timestamp: int) -> int:
+    def mine_at(self, timestamp: int) -> int:
         with self.lock:
-            return super().mine_at(w3, timestamp)
+            return super().mine_at(timestamp)
 
-    def set_next_timestamp(self, w3: Web3, timestamp: int) -> None:
+    def set_next_timestamp(self, timestamp: int) -> None:
         if self.miner is not None:
             self.miner.set_next_timestamp(timestamp)  # runs what is pending again at that time
             return
         with self.lock:
-            super().set_next_timestamp(w3, timestamp)
+            super().set_next_timestamp(timestamp)
 
-    def snapshot(self, w3: Web3) -> Any:
+    def snapshot(self) -> Any:
         with self.lock:
-            return super().snapshot(w3)
+            return super().snapshot()
 
-    def revert(self, w3: Web3, snapshot_id: Any) -> None:
+    def revert(self, snapshot_id: Any) -> None:
         with self.lock:
-            super().revert(w3, snapshot_id)
+            super().revert(snapshot_id)
 
 
 def in_memory_chain(seed: int, lock: threading.RLock, wall_clock: Callable[[], int]) -> Chain:
     """A fresh in-memory chain stamped by `wall_clock`, every access under `lock`."""
     backend = LockedTesterBackend(seed=seed, lock=lock, wall_clock=wall_clock)
-    return Chain(w3=backend.web3(), backend=backend, faucet=Account.from_key(backend.faucet_key), seed=seed)
+    return Chain.on(backend, seed=seed)
 
 
 class JournalMismatch(RuntimeError):
@@ -269,7 +284,7 @@ class ChainJournal:
         tester = backend.tester
         for done, entry in enumerate(entries, start=1):
             try:
-                backend.set_next_timestamp(chain.w3, entry.timestamp)
+                backend.set_next_timestamp(entry.timestamp)
                 for raw in entry.transactions:  # applied to the pending block, then mined together
                     backend.pyevm.send_raw_transaction(bytes.fromhex(raw[2:]))
                 tester.mine_blocks(1)

@@ -122,8 +122,7 @@ def test_similarity_on_chain(world: World) -> None:
         a, b, threshold = pair
         expected = similar(a, b, threshold)
         note(f"a={a.hex()} b={b.hex()} threshold={threshold} similar={expected}")
-        undo = world.chain.isolate()
-        try:
+        with world.chain.isolation():
             task.update_distance_threshold(world.owner, threshold)
             task_id, nodes = _start_task(world, b"\x51" * 32)
             for round_, result in enumerate((a, b, a)):
@@ -137,8 +136,6 @@ def test_similarity_on_chain(world: World) -> None:
             assert task.get_task(task_id).is_success == expected
             if successes:
                 assert successes[0].result == a and successes[0].result_node == nodes[0].address
-        finally:
-            undo()
 
     check()
 
@@ -180,8 +177,7 @@ def test_commitment_check(world: World) -> None:
         commitment = commitment_of(committed, nonce)
         accepted = commitment_of(disclosed, stored) == commitment
         assert accepted == (disclosed == committed and stored == nonce)
-        undo = world.chain.isolate()
-        try:
+        with world.chain.isolation():
             task_id, nodes = _start_task(world, b"\x52" * 32)
             task.submit_commitment(nodes[0], task_id, 0, commitment, stored)
             for round_ in (1, 2):
@@ -195,8 +191,6 @@ def test_commitment_check(world: World) -> None:
             else:
                 with expect_revert("Mismatch result and commitment"):
                     task.disclose(nodes[0], task_id, 0, disclosed)
-        finally:
-            undo()
 
     check()
 
@@ -217,8 +211,7 @@ def test_selection(world: World) -> None:
         task_hash=st.binary(min_size=32, max_size=32),
     )
     def check(statuses: list[str], task_hash: bytes) -> None:
-        undo = world.chain.isolate()
-        try:
+        with world.chain.isolation():
             for node, status in zip(nodes, statuses):
                 if d.node.status(node.address) == NodeStatus.QUIT and status != "quit":
                     d.node.join(node)
@@ -256,7 +249,5 @@ def test_selection(world: World) -> None:
                 assert d.node.status(address) == NodeStatus.BUSY
                 assert d.task.node_task(address) == created.task_id
             assert d.node.available_nodes() == len(available) - 3
-        finally:
-            undo()
 
     check()

@@ -96,7 +96,9 @@ class SettlementMachine(RuleBasedStateMachine):
         super().__init__()
         self.w = world
         self.d = world.d
-        self._undo = world.chain.isolate()
+        # Undone in teardown: a state machine's run spans calls, so no `with` block fits.
+        self._isolation = world.chain.isolation()
+        self._isolation.__enter__()
         self._started = time.perf_counter()
         base = world.baseline
         self.model = Ledger(
@@ -150,7 +152,7 @@ class SettlementMachine(RuleBasedStateMachine):
                 STATS.failed_runs += 1
             else:
                 STATS.dropped_runs += 1
-            self._undo()
+            self._isolation.__exit__(None, None, None)
 
     # ------------------------------------------------------------ words
 

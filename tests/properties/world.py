@@ -4,7 +4,7 @@
 mutation check can swap in a mutant), a test-only Lens view contract, 8 node
 accounts and 3 application wallets with varied balances and allowances, and joins
 the first 3 nodes. Every state-machine run then starts from a snapshot of that
-state (`chain.isolate()`, ~5 ms) instead of a fresh deployment (~0.5 s).
+state (`chain.isolation()`, ~5 ms) instead of a fresh deployment (~0.5 s).
 
 `World.read(task_ids)` returns everything the invariants compare in one eth_call.
 """

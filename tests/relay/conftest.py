@@ -20,12 +20,11 @@ def world() -> RelayWorld:
 @pytest.fixture
 def chain_isolated(world: RelayWorld) -> Iterator[RelayWorld]:
     """The world, for a test that sends transactions or moves time: all undone after."""
-    undo = world.chain.isolate()
     clock_before = world.clock.now
     try:
-        yield world
+        with world.chain.isolation():
+            yield world
     finally:
-        undo()
         world.clock.now = clock_before
 
 

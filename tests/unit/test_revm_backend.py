@@ -22,9 +22,8 @@ def net() -> Iterator[Deployment]:
 
 @pytest.fixture
 def app(net: Deployment) -> Iterator[LocalAccount]:
-    undo = net.chain.isolate()
-    yield net.new_app(cnx=100 * CNX)
-    undo()
+    with net.chain.isolation():
+        yield net.new_app(cnx=100 * CNX)
 
 
 def test_revert_restores_balances_and_blocks(net: Deployment, app: LocalAccount) -> None:
@@ -57,9 +56,8 @@ def test_many_isolated_runs_leave_calls_working(net: Deployment, app: LocalAccou
     call halts with CallTooDeep (it did, in the deep property profile)."""
     chain, token = net.chain, net.token
     for _ in range(1100):
-        undo = chain.isolate()
-        token.transfer(app, net.task.address, 1)
-        undo()
+        with chain.isolation():
+            token.transfer(app, net.task.address, 1)
     token.transfer(app, net.task.address, 5 * CNX)
     assert token.balance_of(app.address) == 95 * CNX
     assert token.balance_of(net.task.address) == 5 * CNX

@@ -231,7 +231,10 @@ class DashboardView:
                     self._params_changed = True
 
     def _hash(self, block: int) -> bytes:
-        return bytes(self._deployment().chain.w3.eth.get_block(block)["hash"])
+        found = self._deployment().chain.block_hash(block)
+        if found is None:
+            raise LookupError(f"the chain has no block {block}")
+        return found
 
     def _still_there(self, head: int) -> bool:
         assert self._anchor is not None

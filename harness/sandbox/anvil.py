@@ -22,6 +22,8 @@ from pathlib import Path
 
 import httpx
 
+from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT
+
 __all__ = ["ANVIL_FIRST_KEY", "ANVIL_VERSION", "AnvilProcess", "find_anvil", "start_anvil"]
 
 ANVIL_VERSION = "1.7.1"  # the version .ci/run installs
@@ -86,7 +88,7 @@ def start_anvil(
         "--host", host,
         "--port", str(port),
         "--hardfork", "prague",
-        "--gas-limit", "60000000",
+        "--gas-limit", str(BLOCK_GAS_LIMIT),  # as the in-memory chains
         "--block-base-fee-per-gas", "1",
         "--gas-price", "1",
         *(["--chain-id", str(chain_id)] if chain_id is not None else []),

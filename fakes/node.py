@@ -31,7 +31,7 @@ from hydrogen_harness.chain.contracts import Deployment
 from hydrogen_harness.protocol.actions import Action, ActionKind
 from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskResultCommitmentsReady, TaskSuccess
 from hydrogen_harness.protocol.phash import result_bytes
-from hydrogen_harness.protocol.constants import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of
+from hydrogen_harness.protocol.constants import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of, task_deadline
 from hydrogen_harness.client.relay import RelayClient, RelayError, RelayMessage, RelayNotReady, RelayUnavailable
 from hydrogen_harness.protocol.reverts import RevertError, RevertReason
 from hydrogen_harness.protocol.task_args import TaskArgsError, parse_task_args
@@ -255,11 +255,10 @@ class SimulatedNode:
         return lost
 
     def _deadline(self, event: TaskCreated) -> int:
-        # createTask set timeout = its block's timestamp + the timeout parameter: two
-        # cheap reads instead of the whole getTask tuple. Should the owner change the
-        # parameter meanwhile, an early cancel reverts and `_cancel` reads the truth.
+        # Two cheap reads instead of the whole getTask tuple. Should the owner change the
+        # timeout parameter meanwhile, an early cancel reverts and `_cancel` reads the truth.
         chain = self.deployment.chain
-        return chain.block_timestamp(event.block_number) + self.deployment.task.timeout()
+        return task_deadline(chain.block_timestamp(event.block_number), self.deployment.task.timeout())
 
     # ------------------------------------------------------------ stepping
 

@@ -22,11 +22,11 @@ from eth_account.signers.local import LocalAccount
 
 from hydrogen_harness.client.store import Job, JobPhase, ProgressStore
 from hydrogen_harness.chain.chain import Chain
-from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.chain.contracts import TASK_GAS, Deployment
 from hydrogen_harness.protocol.actions import Action, ActionKind
 from hydrogen_harness.protocol.events import AbortReason, TaskAborted, TaskCreated, TaskSuccess
 from hydrogen_harness.chain.ledger import Ledger, MovementKind
-from hydrogen_harness.protocol.constants import ROUNDS, ZERO_HASH
+from hydrogen_harness.protocol.constants import ROUNDS, ZERO_HASH, task_deadline
 from hydrogen_harness.client.relay import RelayAlreadyDone, RelayClient, RelayNotReady, RelayUnavailable
 from hydrogen_harness.protocol.reverts import RevertError, RevertReason
 from hydrogen_harness.protocol.task_args import TaskArgs, parse_task_args, task_hash, validate_task_args
@@ -42,7 +42,6 @@ __all__ = [
     "WatchMode",
 ]
 
-CREATE_TASK_GAS = 1_500_000
 APPROVE_GAS = 100_000
 UNLIMITED = 2**256 - 1
 
@@ -154,7 +153,7 @@ class Application:
         cnx = self.deployment.token.balance_of(self.address)
         eth = self.chain.eth_balance(self.address)
         cnx_needed = ROUNDS * fee
-        eth_needed = (CREATE_TASK_GAS + APPROVE_GAS) * self._max_fee_per_gas()
+        eth_needed = (TASK_GAS + APPROVE_GAS) * self._max_fee_per_gas()
         if cnx >= cnx_needed * self.alert_tasks and eth >= eth_needed * self.alert_tasks:
             return None
         alert = BalanceAlert(self.address, cnx, eth, cnx_needed, eth_needed)
@@ -172,7 +171,7 @@ class Application:
                 f"wallet {self.address} holds {cnx} CNX units but a task costs {ROUNDS * fee} ({ROUNDS} x {fee})"
             )
         eth = self.chain.eth_balance(self.address)
-        eth_needed = CREATE_TASK_GAS * self._max_fee_per_gas()
+        eth_needed = TASK_GAS * self._max_fee_per_gas()
         if eth < eth_needed:
             raise InsufficientFunds(f"wallet {self.address} holds {eth} wei but createTask may cost up to {eth_needed} wei of gas")
 
@@ -231,7 +230,7 @@ class Application:
                 raise
             self._ensure_allowance(job, fee)
             fn = task.contract.functions.createTask(bytes.fromhex(job.task_hash[2:]), ZERO_HASH)
-            signed = self.chain.sign(self.account, to=task.address, data=fn._encode_transaction_data(), gas=CREATE_TASK_GAS)
+            signed = self.chain.sign(self.account, to=task.address, data=fn._encode_transaction_data(), gas=TASK_GAS)
             job.create_tx_hash, job.create_tx_raw = signed.tx_hash, signed.raw.hex()
             job.phase = JobPhase.CREATING
             self.store.save()
@@ -273,8 +272,7 @@ class Application:
         job.selected_nodes = [e.selected_node for e in sorted(created, key=lambda e: e.round)]
         job.created_block = int(receipt["blockNumber"])
         job.tx_hashes.append(job.create_tx_hash or "")
-        # createTask set its deadline to its block's time plus the timeout parameter.
-        job.deadline = self.chain.block_timestamp(job.created_block) + task.timeout()
+        job.deadline = task_deadline(self.chain.block_timestamp(job.created_block), task.timeout())
         job.phase = JobPhase.CREATED
         self.actions.append(Action(job.task_id, f"createTask -> task {job.task_id}", ActionKind.TRANSACTION))
         self.store.save()

@@ -10,7 +10,6 @@ from eth_utils import keccak
 __all__ = [
     "CNX",
     "ERROR_COMMITMENT",
-    "MAX_RESULT_BYTES",
     "NodeStatus",
     "ROUNDS",
     "STAKE_AMOUNT",
@@ -18,19 +17,15 @@ __all__ = [
     "TaskInfo",
     "ZERO_HASH",
     "commitment_of",
+    "task_deadline",
 ]
 
 CNX = 10**18
 TOTAL_SUPPLY = 4_351_443_962 * CNX
 STAKE_AMOUNT = 400 * CNX
 ROUNDS = 3
-MAX_RESULT_BYTES = 80
 ZERO_HASH = b"\x00" * 32
 ERROR_COMMITMENT = (1).to_bytes(32, "big")
-
-DEFAULT_TASK_FEE = 10 * CNX
-DEFAULT_DISTANCE_THRESHOLD = 5
-DEFAULT_TIMEOUT = 15 * 60
 
 
 class NodeStatus(IntEnum):
@@ -40,6 +35,12 @@ class NodeStatus(IntEnum):
     PENDING_PAUSE = 3
     PENDING_QUIT = 4
     PAUSED = 5
+
+
+def task_deadline(created_at: int, timeout: int) -> int:
+    """A task's deadline: createTask sets it to its block's timestamp (`created_at`) plus
+    Task's `timeout` parameter; once the chain's time is past it the task can be cancelled."""
+    return created_at + timeout
 
 
 def commitment_of(result: bytes, nonce: bytes) -> bytes:

@@ -27,12 +27,14 @@ if TYPE_CHECKING:
 __all__ = ["PROVIDER_JS", "USER_REJECTED", "TestWallet", "WalletError", "WalletRequest"]
 
 
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from hydrogen_harness.wallet import wallet
+if not TYPE_CHECKING:  # type checkers see the imports above
 
-        return getattr(wallet, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name in __all__:
+            from hydrogen_harness.wallet import wallet
+
+            return getattr(wallet, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:

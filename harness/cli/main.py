@@ -7,18 +7,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from hydrogen_harness.cli.options import count, image_size, output_folder
+from hydrogen_harness.cli.options import count, image_size, node_behaviours, output_folder
 from hydrogen_harness.cli.sandbox import add_sandbox_arguments, run_sandbox_command
 
 __all__ = ["main"]
 
 DEFAULT_MIX = "honest,honest,honest,jitter,cheater,honest"
-
-
-def _behaviours(text: str, count: int) -> list[str]:
-    from hydrogen_harness.fakes.behaviour import behaviour_mix
-
-    return behaviour_mix(text, count)
 
 
 def _build_parser() -> argparse.ArgumentParser:
@@ -65,9 +59,9 @@ def _simulate(args: argparse.Namespace) -> int:
     console = Console()
     try:
         if args.behaviours is None:  # the default mix, cut to the nodes asked for
-            behaviours = _behaviours(",".join(DEFAULT_MIX.split(",")[: args.nodes]), args.nodes)
+            behaviours = node_behaviours(",".join(DEFAULT_MIX.split(",")[: args.nodes]), args.nodes)
         else:
-            behaviours = _behaviours(args.behaviours, args.nodes)
+            behaviours = node_behaviours(args.behaviours, args.nodes)
         args.out.mkdir(parents=True, exist_ok=True)  # before the run, not after it
     except (ValueError, OSError) as exc:
         console.print(f"[red]error:[/red] {exc}")

@@ -8,7 +8,7 @@ import argparse
 from collections.abc import Callable
 from pathlib import Path
 
-__all__ = ["count", "image_size", "output_folder", "port", "state_folder"]
+__all__ = ["count", "image_size", "node_behaviours", "output_folder", "port", "state_folder"]
 
 
 def count(low: int, high: int | None = None, what: str = "") -> Callable[[str], int]:
@@ -37,6 +37,14 @@ def image_size(text: str) -> int:
     if value % 8:
         raise argparse.ArgumentTypeError(f"must be a multiple of 8 (Stable Diffusion's latent grid), got {value}")
     return value
+
+
+def node_behaviours(text: str, count: int) -> list[str]:
+    """`count` behaviours from the comma-separated `text`, padded with honest;
+    ValueError names a bad one."""
+    from hydrogen_harness.fakes.behaviour import behaviour_mix  # when a command runs: the parser stays light
+
+    return behaviour_mix(text, count)
 
 
 def _folder(text: str) -> Path:

@@ -10,7 +10,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from hydrogen_harness.cli.options import count, port, state_folder
+from hydrogen_harness.cli.options import count, node_behaviours, port, state_folder
 
 __all__ = ["add_sandbox_arguments", "run_sandbox_command"]
 
@@ -53,12 +53,6 @@ def add_sandbox_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _behaviours(text: str, count: int) -> list[str]:
-    from hydrogen_harness.fakes.behaviour import behaviour_mix
-
-    return behaviour_mix(text, count)
-
-
 def run_sandbox_command(args: argparse.Namespace) -> int:
     """Run the sandbox until SIGINT/SIGTERM; 2 on bad options or if it cannot start."""
     if args.no_automine and not args.block_time:
@@ -69,7 +63,7 @@ def run_sandbox_command(args: argparse.Namespace) -> int:
         print(f"error: a task needs 3 nodes; got --nodes {args.nodes} (--nodes 0: bring your own nodes)", file=sys.stderr)
         return 2
     try:
-        behaviours = _behaviours(args.behaviours or "", args.nodes)
+        behaviours = node_behaviours(args.behaviours or "", args.nodes)
     except ValueError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -26,7 +26,8 @@ import struct
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from hydrogen_harness.protocol.phash import phash
+from hydrogen_harness.fakes.diffusion import MAX_PIXELS
+from hydrogen_harness.protocol.phash import PNG_SIGNATURE, phash
 from hydrogen_harness.client.relay import RelayField, RelayMessage
 
 from hydrogen_harness.fakes.relay.errors import RelayValidationError
@@ -45,10 +46,8 @@ __all__ = [
 MAX_IMAGES = 10
 MAX_IMAGE_BYTES = 8 * 1024 * 1024
 MAX_UPLOAD_BYTES = 40 * 1024 * 1024  # the whole multipart request
-MAX_IMAGE_PIXELS = 4096 * 4096  # a small PNG can inflate to gigabytes: refuse before decoding
+MAX_IMAGE_PIXELS = MAX_PIXELS  # what the nodes paint; a small PNG can inflate to gigabytes: refuse before decoding
 MAX_UPLOAD_DECODED_BYTES = MAX_IMAGES * 1024 * 1024 * 8
-
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 # PNG colour type -> (its name, the bit depths it allows, bytes per pixel Go's decoder
 # allocates at 8 bits or less, and at 16 bits).
@@ -89,7 +88,7 @@ def _refuse(message: str) -> RelayValidationError:
 
 
 def _png_header(index: int, image: bytes) -> PngHeader:
-    if not image.startswith(_PNG_SIGNATURE):
+    if not image.startswith(PNG_SIGNATURE):
         raise _refuse(f"Image {index} is not a PNG image (it does not start with the PNG signature)")
     if len(image) < 29 or image[12:16] != b"IHDR":
         raise _refuse(f"Image {index} is not a valid PNG image (its IHDR header is missing)")

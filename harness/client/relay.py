@@ -17,6 +17,7 @@ statuses, the messages and the TASK record.
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -44,10 +45,19 @@ __all__ = [
     "RelayUnavailable",
     "RelayClient",
     "RetryPolicy",
+    "task_id_in_path",
 ]
 
 
 # ---------------------------------------------------------------- wire vocabulary
+
+_TASK_IN_PATH = re.compile(r"/inference_tasks/(\d+)")
+
+
+def task_id_in_path(path: str) -> int | None:
+    """The task id in a Relay API path (`/v1/inference_tasks/{id}/...`); None if it names none."""
+    match = _TASK_IN_PATH.search(path)
+    return int(match.group(1)) if match else None
 
 
 class RelayTaskStatus(IntEnum):

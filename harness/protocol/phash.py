@@ -41,6 +41,7 @@ from PIL import Image
 
 __all__ = [
     "HASH_SIZE",
+    "PNG_SIGNATURE",
     "hamming",
     "phash",
     "result_bytes",
@@ -51,7 +52,8 @@ HASH_SIZE = 8
 """Bytes in one image's hash (a big-endian uint64)."""
 
 _SIDE = 64  # goimagehash resizes to 64x64 before the DCT
-_PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+"""The 8 bytes every PNG file starts with."""
 
 _FloatArray = NDArray[np.float64]
 _IntArray = NDArray[np.int64]
@@ -89,7 +91,7 @@ class _Decoded:
 
 def _png_header(data: bytes) -> tuple[int, int]:
     """(bit depth, colour type) from the IHDR chunk."""
-    if not data.startswith(_PNG_SIGNATURE):
+    if not data.startswith(PNG_SIGNATURE):
         raise ValueError("not a PNG image: the data does not start with the PNG signature")
     if len(data) < 33 or data[12:16] != b"IHDR":
         raise ValueError("not a decodable PNG image: the IHDR chunk is missing")

@@ -10,11 +10,11 @@ chain's head when the entry was written.
 
 from __future__ import annotations
 
-import re
 import threading
 from collections import deque
 from collections.abc import Callable
 
+from hydrogen_harness.client.relay import task_id_in_path
 from hydrogen_harness.sim.network import TimelineEntry
 from hydrogen_harness.sandbox.faults import RequestSeen
 
@@ -24,7 +24,6 @@ ACTOR_HEADER = "x-hydrogen-actor"
 """Header the sandbox's own nodes send to the Relay, naming themselves; requests
 without it come from the application under test (shown as "client")."""
 
-_TASK_IN_PATH = re.compile(r"/inference_tasks/(\d+)")
 MAX_ENTRIES = 20_000  # the newest kept: a sandbox command runs for days, clients poll
 
 
@@ -64,8 +63,7 @@ class Timeline:
         """A request one of the servers answered: every Relay request, and faulted RPC ones."""
         if seen.server == "rpc" and seen.fault is None:
             return  # clients poll the chain many times a second: only faults are news
-        match = _TASK_IN_PATH.search(seen.path)
-        task_id = int(match.group(1)) if match else None
+        task_id = task_id_in_path(seen.path)
         answer = "dropped" if seen.status is None else str(seen.status)
         fault = f" (injected fault: {seen.fault.effect})" if seen.fault is not None else ""
         where = "relay" if seen.server == "relay" else "rpc"

@@ -9,7 +9,6 @@ are reached by advancing the chain clock, never by sleeping.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -28,7 +27,7 @@ from hydrogen_harness.chain.contracts import Deployment, deploy
 from hydrogen_harness.protocol.events import TaskEvent
 from hydrogen_harness.chain.ledger import Ledger
 from hydrogen_harness.protocol.constants import CNX
-from hydrogen_harness.client.relay import RelayClient, RetryPolicy
+from hydrogen_harness.client.relay import RelayClient, RetryPolicy, task_id_in_path
 
 __all__ = ["Network", "SimulationStuck", "TimelineEntry"]
 
@@ -47,9 +46,6 @@ class TimelineEntry:
     actor: str
     what: str
     task_id: int | None = None
-
-
-_TASK_IN_PATH = re.compile(r"/inference_tasks/(\d+)")
 
 
 def _no_sleep(_: float) -> None:
@@ -99,8 +95,7 @@ class Network:
     def _relay_hook(self, actor: str) -> Callable[[httpx.Response], None]:
         def record(response: httpx.Response) -> None:
             request = response.request
-            match = _TASK_IN_PATH.search(request.url.path)
-            task_id = int(match.group(1)) if match else None
+            task_id = task_id_in_path(request.url.path)
             self._record(actor, f"relay {request.method} {request.url.path} -> {response.status_code}", task_id)
 
         return record

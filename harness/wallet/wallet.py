@@ -15,6 +15,8 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
+from hydrogen_harness.jsonrpc.errors import INTERNAL_ERROR, INVALID_PARAMS
+
 __all__ = ["PROVIDER_JS", "USER_REJECTED", "TestWallet", "WalletError", "WalletRequest"]
 
 PROVIDER_JS = (Path(__file__).resolve().parent / "provider.js").read_text()
@@ -22,8 +24,6 @@ USER_REJECTED = 4001
 UNAUTHORIZED = 4100
 UNSUPPORTED = 4200
 UNRECOGNISED_CHAIN = 4902
-INTERNAL = -32603
-INVALID_PARAMS = -32602
 
 # Methods the wallet answers itself; every other method is forwarded to the node.
 _SIGNING = ("eth_sendTransaction", "personal_sign", "eth_sign", "eth_signTypedData_v4")
@@ -201,7 +201,7 @@ class TestWallet:
                 self.requests.append(WalletRequest(method, params, outcome, error=exc.as_json(), origin=origin))
                 return {"error": exc.as_json(), "events": events}
             except Exception as exc:  # noqa: BLE001  (a page must get an EIP-1193 error, never a hang)
-                error = WalletError(INTERNAL, f"{type(exc).__name__}: {exc}")
+                error = WalletError(INTERNAL_ERROR, f"{type(exc).__name__}: {exc}")
                 self.requests.append(WalletRequest(method, params, "error", error=error.as_json(), origin=origin))
                 return {"error": error.as_json(), "events": events}
             self.requests.append(WalletRequest(method, params, "ok", result=result, origin=origin))
@@ -272,10 +272,10 @@ class TestWallet:
             response = self._http.post(self.chains[self._current], json=body)
             answer = response.json()
         except (httpx.HTTPError, ValueError) as exc:
-            raise WalletError(INTERNAL, f"the JSON-RPC endpoint failed: {exc}") from exc
+            raise WalletError(INTERNAL_ERROR, f"the JSON-RPC endpoint failed: {exc}") from exc
         if isinstance(answer, dict) and answer.get("error"):
             error = answer["error"]
-            raise WalletError(int(error.get("code", INTERNAL)), str(error.get("message", "")), error.get("data"))
+            raise WalletError(int(error.get("code", INTERNAL_ERROR)), str(error.get("message", "")), error.get("data"))
         return answer.get("result") if isinstance(answer, dict) else None
 
     # ---------------------------------------------------------------- signing

@@ -24,7 +24,6 @@ from eth.vm.spoof import SpoofTransaction
 from eth_utils import to_canonical_address
 
 from hydrogen_harness.chain.block_logs import BlockLogIndex, LogRecord
-from hydrogen_harness.protocol.reverts import revert_reason
 
 __all__ = ["CallOutcome", "EvmReader", "LogQuery"]
 
@@ -33,8 +32,8 @@ _LOG_CACHE_BLOCKS = 4096
 
 @dataclass(frozen=True)
 class CallOutcome:
-    """The result of a call: `output`, or a revert (`reverted`, `revert_data`,
-    `reason` when the data is an Error(string)), or another VM `error`."""
+    """The result of a call: `output`, or a revert (`reverted`, `revert_data`), or
+    another VM `error`."""
 
     output: bytes = b""
     gas_consumed: int = 0  # gas spent before the refund: what the limit must cover
@@ -42,7 +41,6 @@ class CallOutcome:
     accessed: tuple[tuple[bytes, tuple[int, ...]], ...] = ()  # with record_access: addresses and slots, in order
     reverted: bool = False
     revert_data: bytes = b""
-    reason: str | None = None
     error: str | None = None
 
 
@@ -198,7 +196,7 @@ class EvmReader:
         error = computation.error
         if isinstance(error, Revert):
             raw = bytes(error.args[0]) if error.args and isinstance(error.args[0], (bytes, bytearray)) else b""
-            return CallOutcome(reverted=True, revert_data=raw, reason=revert_reason(raw))
+            return CallOutcome(reverted=True, revert_data=raw)
         return CallOutcome(error=_vm_error_text(error))
 
 

@@ -199,10 +199,6 @@ class ChainJournal:
         self._entries: list[_Entry] = []
         self.repaired: str | None = None  # what reading had to fix, if anything
 
-    @property
-    def blocks(self) -> int:
-        return len(self._entries)
-
     def _pyevm_chain(self, chain: Chain) -> Any:
         backend = chain.backend
         if not isinstance(backend, TesterBackend):

@@ -229,8 +229,8 @@ class Application:
                 self.store.save()
                 raise
             self._ensure_allowance(job, fee)
-            fn = task.contract.functions.createTask(bytes.fromhex(job.task_hash[2:]), ZERO_HASH)
-            signed = self.chain.sign(self.account, to=task.address, data=fn._encode_transaction_data(), gas=TASK_GAS)
+            call = task.create_task_call(bytes.fromhex(job.task_hash[2:]), ZERO_HASH)
+            signed = self.chain.sign(self.account, to=task.address, data=call.data, gas=TASK_GAS)
             job.create_tx_hash, job.create_tx_raw = signed.tx_hash, signed.raw.hex()
             job.phase = JobPhase.CREATING
             self.store.save()
@@ -252,11 +252,10 @@ class Application:
         receipt = self.chain.find_receipt(job.create_tx_hash)
         if receipt is None:
             try:
-                self.chain.w3.eth.send_raw_transaction(bytes.fromhex(job.create_tx_raw))
+                receipt = self.chain.resend(bytes.fromhex(job.create_tx_raw))
             except Exception as exc:  # the nonce was taken by something else: never re-sign
                 self._fail(job, f"createTask {job.create_tx_hash} could not be resent: {exc}")
                 return None
-            receipt = self.chain.backend.receipt(self.chain.w3, bytes.fromhex(job.create_tx_hash[2:]))
         if receipt["status"] != 1:
             self._fail(job, f"createTask {job.create_tx_hash} reverted")
             return None

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from hydrogen_harness.sandbox.pool import DEFAULT_NODES
 from hydrogen_harness.wallet.fixtures import hydrogen_browser, hydrogen_dapp_page, hydrogen_open_dapp, hydrogen_wallet
 
 # pytest imports this module in every session of every project that installed us, so
@@ -36,7 +37,6 @@ if TYPE_CHECKING:
 
 __all__ = ["expect_revert", "hydrogen_browser", "hydrogen_dapp_page", "hydrogen_open_dapp", "hydrogen_wallet"]
 
-DEFAULT_NODES = ("honest", "honest", "honest")
 _sandbox_log = logging.getLogger("hydrogen.sandbox")
 
 
@@ -74,8 +74,6 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
-# anvil's well-known first development account, used only against --hydrogen-rpc-url.
-_ANVIL_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 
 
 @pytest.fixture(scope="session")
@@ -87,7 +85,9 @@ def hydrogen_chain(request: pytest.FixtureRequest) -> Chain:
     seed = request.config.getoption("--hydrogen-seed")
     url = request.config.getoption("--hydrogen-rpc-url")
     if url:
-        key = request.config.getoption("--hydrogen-rpc-key") or _ANVIL_KEY
+        from hydrogen_harness.sandbox.anvil import ANVIL_FIRST_KEY
+
+        key = request.config.getoption("--hydrogen-rpc-key") or ANVIL_FIRST_KEY
         return Chain.from_rpc(url, key, seed=seed)
     if request.config.getoption("--hydrogen-backend") == "revm":
         return Chain.revm(seed=seed)

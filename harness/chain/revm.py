@@ -21,6 +21,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend, topics_match
+from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, mix_hash
 from hydrogen_harness.protocol.reverts import RevertError, revert_reason
 
 __all__ = ["Failure", "RevmBackend"]
@@ -60,7 +61,7 @@ class RevmBackend(Backend):
         self.faucet_key = FAUCET_KEY
         self.counts_own_nonces = True
         self._nonces: dict[str, int] = {}
-        self.evm = pyrevm.EVM(spec_id="PRAGUE", gas_limit=60_000_000)
+        self.evm = pyrevm.EVM(spec_id="PRAGUE", gas_limit=BLOCK_GAS_LIMIT)
         self.evm.set_balance(Account.from_key(FAUCET_KEY).address, FAUCET_BALANCE)
         self.state = _Ledger(number=0, timestamp=genesis_timestamp, timestamps={0: genesis_timestamp})
         self._snapshots: dict[int, tuple[Any, _Ledger, dict[str, int]]] = {}
@@ -68,9 +69,6 @@ class RevmBackend(Backend):
         self._pin_block()
 
     # ------------------------------------------------------------ blocks
-
-    def _mix_hash(self, number: int) -> bytes:
-        return keccak(f"hydrogen-harness-block:{self.seed}:{number}".encode())
 
     def _pending(self) -> tuple[int, int]:
         number = self.state.number + 1
@@ -80,7 +78,7 @@ class RevmBackend(Backend):
     def _pin_block(self) -> None:
         number, stamp = self._pending()
         self.evm.set_block_env(
-            self._pyrevm.BlockEnv(number=number, timestamp=stamp, prevrandao=self._mix_hash(number), basefee=0, gas_limit=60_000_000)
+            self._pyrevm.BlockEnv(number=number, timestamp=stamp, prevrandao=mix_hash(self.seed, number), basefee=0, gas_limit=BLOCK_GAS_LIMIT)
         )
 
     def _mine(self) -> int:

@@ -11,11 +11,11 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend, topics_match
+from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, mix_hash
 from hydrogen_harness.chain.block_logs import BlockLogIndex, LogRecord
 
 __all__ = ["TesterBackend", "BLOCK_GAS_LIMIT"]
 
-BLOCK_GAS_LIMIT = 60_000_000  # H-net clients send ~43M gas limits (PROTOCOL.md 7)
 
 
 def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None) -> Any:
@@ -61,7 +61,7 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
             self.chain.header = header.copy(timestamp=stamp, gas_limit=BLOCK_GAS_LIMIT, mix_hash=mix_hash)
 
         def mix_hash(self, number: int) -> bytes:
-            return keccak(f"hydrogen-harness-block:{seed}:{number}".encode())
+            return mix_hash(seed, number)
 
         def mine_blocks(self, num_blocks: int = 1, coinbase: Any = None) -> tuple[bytes, ...]:
             hashes = []

@@ -30,7 +30,8 @@ from eth_account.signers.local import LocalAccount
 from eth_utils import keccak
 
 from hydrogen_harness.chain.rpc import RpcBackend
-from hydrogen_harness.chain.tester import BLOCK_GAS_LIMIT, TesterBackend
+from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT
+from hydrogen_harness.chain.tester import TesterBackend
 from hydrogen_harness.chain.chain import Chain, RevertError
 from hydrogen_harness.chain.compiler import contract_source, sources_dir
 from hydrogen_harness.chain.contracts import TASK_GAS, Deployment, deploy

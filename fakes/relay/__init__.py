@@ -5,7 +5,7 @@
 """
 
 from hydrogen_harness.fakes.relay.app import create_app
-from hydrogen_harness.fakes.relay.chain_source import ChainSource, ContractChainSource
+from hydrogen_harness.chain.event_feed import ChainSource, ContractChainSource
 from hydrogen_harness.fakes.relay.errors import RelayInternalError, RelayServiceError, RelayValidationError
 from hydrogen_harness.fakes.relay.follower import ChainFollower, Rollback
 from hydrogen_harness.fakes.relay.images import (

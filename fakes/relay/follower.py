@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent, TaskSuccess
 from hydrogen_harness.client.relay import RelayTaskStatus
 
-from hydrogen_harness.fakes.relay.chain_source import ChainSource
+from hydrogen_harness.chain.event_feed import ChainSource, EventFeed
 from hydrogen_harness.fakes.relay.errors import RelayInternalError
 from hydrogen_harness.fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
 from hydrogen_harness.fakes.relay.storage import Storage
@@ -125,10 +125,13 @@ class ChainFollower:
                 "the chain was reverted under the Relay; reset the Relay"
             )
         applied = 0
-        while start <= head:
-            end = min(head, start + PAGE_BLOCKS - 1)
+        feed = EventFeed(self.source, start, page_blocks=PAGE_BLOCKS)
+        while True:
             with self._chain_lock:
-                events = self.source.events(start, end)
+                page = feed.next_page(up_to=head)
+                if page is None:
+                    break
+                _, end, events = page
                 # Read with the events, under the same lock: the hashes of the blocks
                 # they are in, and of the last block read.
                 blocks = {event.block_number for event in events if isinstance(event, _FOLLOWED)} | {end}
@@ -141,7 +144,6 @@ class ChainFollower:
                         self.storage.remember_block(event.block_number, block_hash)
                 self.storage.set_block_cursor(end + 1, hashes[end])
             applied += len(events)
-            start = end + 1
         return applied
 
     def apply(self, event: TaskEvent, now: int) -> bool:

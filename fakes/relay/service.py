@@ -34,7 +34,7 @@ from hydrogen_harness.client.relay import RelayField, RelayMessage, RelayTaskSta
 from hydrogen_harness.protocol.signing import SignatureError, recover_signer
 from hydrogen_harness.protocol.task_args import TaskArgsError, parse_task_args, task_hash
 
-from hydrogen_harness.fakes.relay.chain_source import ChainSource
+from hydrogen_harness.chain.event_feed import ChainSource
 from hydrogen_harness.fakes.relay.errors import RelayValidationError
 from hydrogen_harness.fakes.relay.follower import ChainFollower, Rollback
 from hydrogen_harness.fakes.relay.images import check_result_images

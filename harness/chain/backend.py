@@ -130,17 +130,17 @@ class Backend(ABC):
 
 
 def topics_match(log_topics: Sequence[bytes], wanted: Sequence[Any] | None) -> bool:
-    """eth_getLogs topic matching: position by position, None is a wildcard and a list
-    means any of its entries (entries as bytes or 0x-hex)."""
-    if not wanted:
-        return True
-    if len(wanted) > len(log_topics):
-        return False
-    for have, want in zip(log_topics, wanted):
+    """eth_getLogs topic matching, as anvil does it: position by position, None is a
+    wildcard (also past the log's last topic) and a list means any of its entries
+    (entries as bytes or 0x-hex)."""
+    for position, want in enumerate(wanted or ()):
         if want is None:
             continue
-        options: Iterable[Any] = want if isinstance(want, (list, tuple)) else [want]
-        if not any(bytes(have) == _as_bytes(option) for option in options):
+        if position >= len(log_topics):
+            return False
+        options: Iterable[Any] = want if isinstance(want, (list, tuple, frozenset, set)) else [want]
+        have = bytes(log_topics[position])
+        if not any(have == _as_bytes(option) for option in options):
             return False
     return True
 

@@ -18,6 +18,7 @@ from eth_abi import decode
 from eth_utils import keccak, to_checksum_address
 
 from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.chain.event_feed import ContractChainSource, EventFeed
 from hydrogen_harness.protocol.events import TaskCreated
 
 __all__ = ["Ledger", "Movement", "MovementKind"]
@@ -61,7 +62,7 @@ class Ledger:
         # which keeps an application's bookkeeping cheap on a busy token.
         self.party = party
         self.movements: list[Movement] = []
-        self._cursor = from_block
+        self._feed = EventFeed(ContractChainSource(deployment.task), from_block)
         self._task_of_tx: dict[str, int | None] = {}
         self._creators: dict[int, str] = {}
         self._owner_address: str | None = None
@@ -69,22 +70,22 @@ class Ledger:
     def sync(self) -> list[Movement]:
         chain = self.deployment.chain
         head = chain.block_number
-        if head < self._cursor:
+        start = self._feed.cursor
+        if head < start:
             return []
         token = self.deployment.token.address
         if self.party is None:
-            logs = chain.logs(token, self._cursor, head, topics=[_TRANSFER_TOPIC])
+            logs = chain.logs(token, start, head, topics=[_TRANSFER_TOPIC])
         else:
             topic = bytes(12) + bytes.fromhex(self.party.removeprefix("0x"))
-            logs = chain.logs(token, self._cursor, head, topics=[_TRANSFER_TOPIC, topic])
-            logs += chain.logs(token, self._cursor, head, topics=[_TRANSFER_TOPIC, None, topic])
+            logs = chain.logs(token, start, head, topics=[_TRANSFER_TOPIC, topic])
+            logs += chain.logs(token, start, head, topics=[_TRANSFER_TOPIC, None, topic])
             logs.sort(key=lambda log: (int(log["blockNumber"]), int(log["logIndex"])))
         created: dict[str, int] = {}
-        for event in self.deployment.task.events_between(self._cursor, head):
+        for event in self._feed.poll(up_to=head):
             if isinstance(event, TaskCreated):
                 created[event.tx_hash] = event.task_id
                 self._creators[event.task_id] = event.creator
-        self._cursor = head + 1
         new = [self._movement(log, created) for log in logs]
         self.movements.extend(new)
         return new

@@ -23,6 +23,7 @@ from eth_account.signers.local import LocalAccount
 from hydrogen_harness.client.store import Job, JobPhase, ProgressStore
 from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.contracts import TASK_GAS, Deployment
+from hydrogen_harness.chain.event_feed import ContractChainSource, EventFeed
 from hydrogen_harness.protocol.actions import Action, ActionKind
 from hydrogen_harness.protocol.events import AbortReason, TaskAborted, TaskCreated, TaskSuccess
 from hydrogen_harness.chain.ledger import Ledger, MovementKind
@@ -337,13 +338,19 @@ class Application:
         if head < self.store.cursor:
             return False
         by_id = {job.task_id: job for job in self.pending() if job.task_id is not None}
-        events = self.deployment.task.events_between(self.store.cursor, head) if by_id else []
+        # The cursor is saved with the jobs, so a restarted app reads on from it.
+        feed = EventFeed(ContractChainSource(self.deployment.task), self.store.cursor)
+        if by_id:
+            events = feed.poll(up_to=head)
+        else:
+            events = []  # nothing to follow: skip the blocks unread
+            feed.skip(up_to=head)
         moved = False
         for event in events:
             job = by_id.get(event.task_id)
             if job is not None:
                 moved |= self._apply_event(job, event)
-        self.store.cursor = head + 1
+        self.store.cursor = feed.cursor
         self.store.save()
         return moved
 

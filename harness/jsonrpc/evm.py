@@ -23,6 +23,7 @@ from eth.exceptions import HeaderNotFound, Revert, VMError
 from eth.vm.spoof import SpoofTransaction
 from eth_utils import to_canonical_address
 
+from hydrogen_harness.chain.backend import topics_match
 from hydrogen_harness.chain.block_logs import BlockLogIndex, LogRecord
 
 __all__ = ["CallOutcome", "EvmReader", "LogQuery"]
@@ -56,13 +57,7 @@ class LogQuery:
     def matches(self, log: Mapping[str, Any]) -> bool:
         if self.addresses is not None and log["address"] not in self.addresses:
             return False
-        topics = log["topics"]
-        for position, wanted in enumerate(self.topics):
-            if wanted is None:
-                continue
-            if position >= len(topics) or topics[position] not in wanted:
-                return False
-        return True
+        return topics_match(log["topics"], self.topics)
 
 
 def _tester_log(log: LogRecord) -> dict[str, Any]:

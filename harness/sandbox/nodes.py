@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from hydrogen_harness.fakes.node import SimulatedNode
-from hydrogen_harness.fakes.relay import ChainSource
+from hydrogen_harness.chain.event_feed import ChainSource, EventFeed
 from hydrogen_harness.chain.contracts import Deployment
 from hydrogen_harness.protocol.actions import ActionKind
 from hydrogen_harness.protocol.events import (
@@ -199,7 +199,7 @@ class NodeLoop:
         self.deployment = deployment
         self.nodes = list(nodes)
         self._source = source
-        self._cursor = start_block
+        self._feed = EventFeed(source, start_block)
         self._names = names
         self._log = log
         self.interval = interval
@@ -265,7 +265,7 @@ class NodeLoop:
             self._forget(self._source.head() + 1)
 
     def _forget(self, cursor: int) -> None:
-        self._cursor = cursor
+        self._feed.cursor = cursor
         for worker in self._workers:
             worker.forget()
 
@@ -304,13 +304,8 @@ class NodeLoop:
             self._after_tick()
 
     def _new_events(self) -> list[TaskEvent]:
-        head = self._source.head()
-        if head < self._cursor:
-            self.head = head
-            return []
-        self.head = head
-        events = self._source.events(self._cursor, head)
-        self._cursor = head + 1
+        self.head = self._source.head()
+        events = self._feed.poll(up_to=self.head)
         for line, task_id, block in described_events(events, self._names):
             self._log(line)
             if self._recorder is not None:

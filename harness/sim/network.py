@@ -18,7 +18,8 @@ import httpx
 from hydrogen_harness.fakes.behaviour import Behaviour
 from hydrogen_harness.fakes.diffusion import DeterministicGenerator, ImageGenerator
 from hydrogen_harness.fakes.node import SimulatedNode
-from hydrogen_harness.fakes.relay import ContractChainSource, MemoryStorage, RelayService, create_app
+from hydrogen_harness.chain.event_feed import ContractChainSource, EventFeed
+from hydrogen_harness.fakes.relay import MemoryStorage, RelayService, create_app
 from hydrogen_harness.fakes.relay.transport import FaultInjector
 from hydrogen_harness.client.app import AllowanceMode, Application, WatchMode
 from hydrogen_harness.client.store import ProgressStore
@@ -73,8 +74,9 @@ class Network:
         self.events: list[TaskEvent] = []
         self._actions_seen: dict[str, int] = {}
         self.steps = 0
-        self._cursor = self.chain.block_number + 1
-        self.ledger = Ledger(self.contracts, from_block=self._cursor)
+        start = self.chain.block_number + 1
+        self._feed = EventFeed(ContractChainSource(self.contracts.task), start)
+        self.ledger = Ledger(self.contracts, from_block=start)
 
         self.relay = relay or RelayService(ContractChainSource(self.contracts.task), MemoryStorage(), clock=self.chain.now)
         self.relay_app = create_app(self.relay)
@@ -159,12 +161,7 @@ class Network:
             self._actions_seen[actor.name] = len(actor.actions)
 
     def _new_events(self) -> list[TaskEvent]:
-        head = self.chain.block_number
-        if head < self._cursor:
-            return []
-        events = self.contracts.task.events_between(self._cursor, head)
-        self._cursor = head + 1
-        return events
+        return self._feed.poll()
 
     def _publish(self) -> list[TaskEvent]:
         events = self._new_events()

@@ -27,13 +27,15 @@ demo: $(READY)
 test: $(READY)
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
-## typecheck: mypy over the package (harness/, fakes/) and bench, settings in pyproject.toml
+## typecheck: mypy over the package (harness/, fakes/) and bench, then the layers contract
+## (import-linter); settings in pyproject.toml
 typecheck: $(READY)
 	rm -rf $(TYPECHECK_TREE) && mkdir -p $(TYPECHECK_TREE)
 	cp -rs $(CURDIR)/harness $(TYPECHECK_TREE)/hydrogen_harness
 	cp -rs $(CURDIR)/fakes $(TYPECHECK_TREE)/hydrogen_harness/fakes
 	cp -rs $(CURDIR)/contracts $(TYPECHECK_TREE)/hydrogen_harness/contract_sources
 	MYPYPATH=$(TYPECHECK_TREE) $(BIN)/python -m mypy -p hydrogen_harness -p bench
+	PYTHONPATH=$(TYPECHECK_TREE) $(BIN)/lint-imports
 
 ## test-deep: the deep property-test profile on revm (runs of up to 500 steps until 256
 ## runs of at least 50 steps are complete)

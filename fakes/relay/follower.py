@@ -93,21 +93,18 @@ def _status_of(task: TaskRecord) -> RelayTaskStatus:
 
 
 class ChainFollower:
-    """Applies the chain's Task events to storage, from the stored cursor to the head."""
+    """Applies the chain's Task events to storage, from the stored cursor to the head;
+    `lock` is held around each read of the chain (see `RelayService`)."""
+
+    _NO_LOCK: AbstractContextManager[object] = nullcontext()
 
     def __init__(
-        self,
-        source: ChainSource,
-        storage: Storage,
-        clock: Callable[[], int],
-        *,
-        lock: AbstractContextManager[object] | None = None,
-        start_block: int = 0,
+        self, source: ChainSource, storage: Storage, clock: Callable[[], int], *, lock: AbstractContextManager[object] = _NO_LOCK, start_block: int = 0
     ) -> None:
         self.source = source
         self.storage = storage
         self.clock = clock
-        self._chain_lock = lock if lock is not None else nullcontext()
+        self._chain_lock = lock
         self.start_block = start_block
 
     def catch_up(self) -> int:

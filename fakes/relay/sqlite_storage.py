@@ -12,15 +12,14 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from os import PathLike
 from pathlib import Path
 
 from hydrogen_harness.client.relay import RelayTaskStatus
 
 from hydrogen_harness.fakes.relay.records import RowKind, SelectedNodeRecord, TaskRecord
+from hydrogen_harness.fakes.relay.storage import NestedTransactions
 
 __all__ = ["RelayDatabaseDamaged", "RelayDatabaseError", "SqliteStorage"]
 
@@ -102,7 +101,7 @@ def _make_private(path: Path) -> None:
             os.chmod(companion, 0o600)
 
 
-class SqliteStorage:
+class SqliteStorage(NestedTransactions):
     """`Storage` in the SQLite database file at `path` (created if missing)."""
 
     def __init__(self, path: str | PathLike[str]) -> None:
@@ -111,8 +110,7 @@ class SqliteStorage:
             _make_private(Path(path))
         except OSError as exc:
             raise RelayDatabaseError(f"cannot open the Relay's database {path}: {exc}") from None
-        self._lock = threading.RLock()
-        self._depth = 0
+        super().__init__()
         try:
             # isolation_level=None: we issue BEGIN/COMMIT ourselves, so a transaction
             # spans exactly the service's `with storage.transaction()` block.
@@ -151,27 +149,14 @@ class SqliteStorage:
 
     # ------------------------------------------------------------ transactions
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            if self._depth:
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            self._db.execute("BEGIN IMMEDIATE")
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self._db.execute("ROLLBACK")
-                raise
-            else:
-                self._db.execute("COMMIT")
-            finally:
-                self._depth = 0
+    def _begin(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def _commit(self) -> None:
+        self._db.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        self._db.execute("ROLLBACK")
 
     # ------------------------------------------------------------ meta
 

@@ -90,12 +90,48 @@ def _from_blocks_after(task: TaskRecord, number: int) -> bool:
     return any(block is not None and block > number for block in blocks)
 
 
-class MemoryStorage:
-    """`Storage` in memory; fast, and gone with the process."""
+class NestedTransactions:
+    """`transaction()` that nests: inner blocks join the outermost, which alone commits
+    (when it ends normally) or rolls back (when anything in it raised)."""
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
         self._depth = 0
+
+    def _begin(self) -> None: ...
+
+    def _commit(self) -> None: ...
+
+    def _rollback(self) -> None: ...
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._lock:
+            if self._depth:
+                self._depth += 1
+                try:
+                    yield
+                finally:
+                    self._depth -= 1
+                return
+            self._begin()
+            self._depth = 1
+            try:
+                yield
+            except BaseException:
+                self._rollback()
+                raise
+            else:
+                self._commit()
+            finally:
+                self._depth = 0
+
+
+class MemoryStorage(NestedTransactions):
+    """`Storage` in memory; fast, and gone with the process."""
+
+    def __init__(self) -> None:
+        super().__init__()
         self.reset()
 
     def reset(self) -> None:
@@ -107,27 +143,13 @@ class MemoryStorage:
             self._blocks: dict[int, bytes] = {}
             self._row_ids: dict[RowKind, int] = {kind: 0 for kind in RowKind}
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        with self._lock:
-            if self._depth:  # nested: the outer transaction decides
-                self._depth += 1
-                try:
-                    yield
-                finally:
-                    self._depth -= 1
-                return
-            saved = (
-                dict(self._tasks), dict(self._images), self._cursor, self._cursor_hash, dict(self._blocks), dict(self._row_ids)
-            )
-            self._depth = 1
-            try:
-                yield
-            except BaseException:
-                self._tasks, self._images, self._cursor, self._cursor_hash, self._blocks, self._row_ids = saved
-                raise
-            finally:
-                self._depth = 0
+    def _begin(self) -> None:
+        self._saved = (
+            dict(self._tasks), dict(self._images), self._cursor, self._cursor_hash, dict(self._blocks), dict(self._row_ids)
+        )
+
+    def _rollback(self) -> None:
+        self._tasks, self._images, self._cursor, self._cursor_hash, self._blocks, self._row_ids = self._saved
 
     def block_cursor(self) -> int | None:
         return self._cursor

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Sequence
-from typing import Any
+from functools import cached_property
+from typing import Any, cast
 
 from web3 import Web3
 from web3.types import TxReceipt
@@ -84,13 +85,24 @@ class Backend(ABC):
     def wait_receipt(self, tx_hash: str) -> TxReceipt:
         """The receipt of a submitted transaction, once it is mined."""
 
-    @abstractmethod
+    @cached_property
+    def reader(self) -> Web3:
+        """web3 on this chain, kept for the reads that want web3's shapes (receipts)."""
+        return self.web3()
+
     def receipt(self, tx_hash: str) -> TxReceipt | None:
         """The receipt of a mined transaction, or None."""
+        from web3.exceptions import TransactionNotFound
 
-    @abstractmethod
+        try:
+            return self.reader.eth.get_transaction_receipt(cast(Any, tx_hash))
+        except TransactionNotFound:
+            return None
+
     def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
         """The recipient (None for a deployment) and the input data of a transaction."""
+        tx = self.reader.eth.get_transaction(cast(Any, tx_hash))
+        return tx.get("to"), bytes(tx["input"])
 
     @abstractmethod
     def call(self, tx: dict[str, Any], block: int | str) -> bytes:

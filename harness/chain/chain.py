@@ -19,7 +19,7 @@ import contextlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import Any, Required, TypedDict, Unpack
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
@@ -65,6 +65,15 @@ def _checksummed(abi_type: dict[str, Any], value: Any) -> Any:
     if kind == "address":
         return to_checksum_address(value)
     return value
+
+
+class TxFields(TypedDict, total=False):
+    """What a caller says of a transaction; `Chain` adds the chain id, nonce and fees."""
+
+    to: Required[str | None]  # None: a deployment
+    data: Required[bytes | str]
+    value: int  # wei; default 0
+    gas: int  # default DEFAULT_GAS
 
 
 @dataclass(frozen=True)
@@ -195,25 +204,18 @@ class Chain:
             return {"gasPrice": self.gas_price}
         return {"maxFeePerGas": 10**11, "maxPriorityFeePerGas": 0}
 
-    def sign(
-        self,
-        sender: LocalAccount,
-        *,
-        to: str | None,
-        data: bytes | str,
-        value: int = 0,
-        gas: int = DEFAULT_GAS,
-    ) -> SignedTransaction:
+    def sign(self, sender: LocalAccount, **fields: Unpack[TxFields]) -> SignedTransaction:
         """Sign a transaction without sending it (its hash is known before it is sent,
         which lets an application persist it first and never pay twice)."""
         tx: dict[str, Any] = {
             "chainId": self.chain_id,
             "nonce": self._next_nonce(sender.address),
-            "gas": gas,
-            "value": value,
-            "data": data,
+            "gas": fields.get("gas", DEFAULT_GAS),
+            "value": fields.get("value", 0),
+            "data": fields["data"],
             **self._fees(),
         }
+        to = fields["to"]
         if to is not None:
             tx["to"] = to_checksum_address(to)
         signed = sender.sign_transaction(tx)
@@ -257,19 +259,9 @@ class Chain:
         """The recipient and input data of a mined transaction."""
         return self.backend.transaction_input(tx_hash)
 
-    def send(
-        self,
-        sender: LocalAccount,
-        *,
-        to: str | None,
-        data: bytes | str,
-        value: int = 0,
-        gas: int = DEFAULT_GAS,
-        label: str = "",
-    ) -> TxReceipt:
+    def send(self, sender: LocalAccount, *, label: str = "", **fields: Unpack[TxFields]) -> TxReceipt:
         """Sign and send a transaction; return the receipt or raise `RevertError`."""
-        signed = self.sign(sender, to=to, data=data, value=value, gas=gas)
-        return self.send_signed(signed, label=label)
+        return self.send_signed(self.sign(sender, **fields), label=label)
 
     def transact(self, sender: LocalAccount, fn: Any, *, value: int = 0, gas: int = DEFAULT_GAS) -> TxReceipt:
         """Send a bound call (a binding's, or a web3 ContractFunction such as

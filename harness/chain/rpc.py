@@ -7,7 +7,7 @@ from typing import Any, cast
 
 from eth_utils import to_checksum_address
 from web3 import Web3
-from web3.exceptions import BlockNotFound, TransactionNotFound
+from web3.exceptions import BlockNotFound
 from web3.types import FilterParams, RPCEndpoint, TxParams, TxReceipt
 
 from hydrogen_harness.chain.backend import Backend
@@ -22,27 +22,26 @@ class RpcBackend(Backend):
 
     def __init__(self, url: str) -> None:
         self.url = url
-        self._w3 = self.web3()
-        self.chain_id = int(self._w3.eth.chain_id)
+        self.chain_id = int(self.reader.eth.chain_id)
 
     def web3(self) -> Web3:
         return Web3(Web3.HTTPProvider(self.url, request_kwargs={"timeout": 30}))
 
     def _dev(self, method: str, params: list[Any]) -> Any:
-        return self._w3.provider.make_request(RPCEndpoint(method), params)
+        return self.reader.provider.make_request(RPCEndpoint(method), params)
 
     def head(self) -> tuple[int, int]:
-        block = self._w3.eth.get_block("latest")
+        block = self.reader.eth.get_block("latest")
         return int(block["number"]), int(block["timestamp"])
 
     def block_timestamp(self, number: int) -> int:
-        return int(self._w3.eth.get_block(number)["timestamp"])
+        return int(self.reader.eth.get_block(number)["timestamp"])
 
     def block_hash(self, number: int) -> bytes | None:
         if number < 0:
             return None
         try:
-            return bytes(self._w3.eth.get_block(number)["hash"])
+            return bytes(self.reader.eth.get_block(number)["hash"])
         except BlockNotFound:
             return None
 
@@ -55,17 +54,17 @@ class RpcBackend(Backend):
         self._dev("evm_setNextBlockTimestamp", [timestamp])
 
     def balance(self, address: str) -> int:
-        return int(self._w3.eth.get_balance(to_checksum_address(address)))
+        return int(self.reader.eth.get_balance(to_checksum_address(address)))
 
     def code(self, address: str) -> bytes:
-        return bytes(self._w3.eth.get_code(to_checksum_address(address)))
+        return bytes(self.reader.eth.get_code(to_checksum_address(address)))
 
     def pending_nonce(self, address: str) -> int:
-        return int(self._w3.eth.get_transaction_count(to_checksum_address(address), "pending"))
+        return int(self.reader.eth.get_transaction_count(to_checksum_address(address), "pending"))
 
     def send_raw(self, raw: bytes) -> str:
         try:
-            return "0x" + bytes(self._w3.eth.send_raw_transaction(raw)).hex()
+            return "0x" + bytes(self.reader.eth.send_raw_transaction(raw)).hex()
         except Exception as exc:
             reason = decode_revert(exc)
             if reason is not None:
@@ -73,22 +72,12 @@ class RpcBackend(Backend):
             raise
 
     def wait_receipt(self, tx_hash: str) -> TxReceipt:
-        return self._w3.eth.wait_for_transaction_receipt(cast(Any, tx_hash), timeout=60, poll_latency=0.05)
-
-    def receipt(self, tx_hash: str) -> TxReceipt | None:
-        try:
-            return self._w3.eth.get_transaction_receipt(cast(Any, tx_hash))
-        except TransactionNotFound:
-            return None
-
-    def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
-        tx = self._w3.eth.get_transaction(cast(Any, tx_hash))
-        return tx.get("to"), bytes(tx["input"])
+        return self.reader.eth.wait_for_transaction_receipt(cast(Any, tx_hash), timeout=60, poll_latency=0.05)
 
     def call(self, tx: dict[str, Any], block: int | str) -> bytes:
         params = {key: value for key, value in tx.items() if value is not None}
         try:
-            return bytes(self._w3.eth.call(cast(TxParams, params), block_identifier=cast(Any, block)))
+            return bytes(self.reader.eth.call(cast(TxParams, params), block_identifier=cast(Any, block)))
         except Exception as exc:
             reason = decode_revert(exc)
             if reason is None and not _is_revert(exc):
@@ -99,7 +88,7 @@ class RpcBackend(Backend):
         params: dict[str, Any] = {"fromBlock": from_block, "toBlock": to_block, "address": [to_checksum_address(a) for a in sorted(addresses)]}
         if topics:
             params["topics"] = list(topics)
-        return list(self._w3.eth.get_logs(cast(FilterParams, params)))
+        return list(self.reader.eth.get_logs(cast(FilterParams, params)))
 
     def snapshot(self) -> Any:
         return self._dev("evm_snapshot", [])["result"]

@@ -158,7 +158,6 @@ class TesterBackend(Backend):
         self.chain_id = int(self.pyevm.chain.chain_id)
         self.counts_own_nonces = True
         self._logs = BlockLogIndex(_web3_log, capacity=50_000)
-        self._web3: Web3 | None = None
 
     def logs(self, addresses: set[str], from_block: int, to_block: int, topics: Sequence[Any] | None) -> list[Any]:
         """eth_getLogs read straight from py-evm's receipts, cached per block hash.
@@ -194,13 +193,6 @@ class TesterBackend(Backend):
         from web3 import EthereumTesterProvider
 
         return Web3(EthereumTesterProvider(self.tester))
-
-    @property
-    def _w3(self) -> Web3:
-        # web3 over the tester, for receipts and transactions shaped exactly as web3's.
-        if self._web3 is None:
-            self._web3 = self.web3()
-        return self._web3
 
     def block_hash(self, number: int) -> bytes | None:
         from eth.exceptions import HeaderNotFound
@@ -238,18 +230,6 @@ class TesterBackend(Backend):
         if found is None:
             raise LookupError(f"no receipt for {tx_hash}: the in-memory chain mines every transaction at once")
         return found
-
-    def receipt(self, tx_hash: str) -> TxReceipt | None:
-        from web3.exceptions import TransactionNotFound
-
-        try:
-            return self._w3.eth.get_transaction_receipt(cast(Any, tx_hash))
-        except TransactionNotFound:
-            return None
-
-    def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
-        tx = self._w3.eth.get_transaction(cast(Any, tx_hash))
-        return tx.get("to"), bytes(tx["input"])
 
     def call(self, tx: dict[str, Any], block: int | str) -> bytes:
         # Straight to eth-tester: web3's request and result formatting cost twice the

@@ -72,26 +72,20 @@ class DevMethods:
         self._clock_at: dict[Any, tuple[int, int]] = {}  # snapshot id -> the clock then
 
     def handlers(self) -> dict[str, Callable[[list[Any]], Any]]:
-        return {
-            "evm_snapshot": self._snapshot,
-            "anvil_snapshot": self._snapshot,
-            "evm_revert": self._revert,
-            "anvil_revert": self._revert,
-            "evm_mine": self._evm_mine,
-            "anvil_mine": self._anvil_mine,
-            "hardhat_mine": self._anvil_mine,
-            "evm_increaseTime": self._increase_time,
-            "anvil_increaseTime": self._increase_time,
-            "evm_setNextBlockTimestamp": self._set_next_timestamp,
-            "anvil_setNextBlockTimestamp": self._set_next_timestamp,
-            "anvil_getAutomine": lambda p: self.miner.automine,
-            "hardhat_getAutomine": lambda p: self.miner.automine,
-            "evm_setAutomine": self._set_automine,
-            "anvil_setAutomine": self._set_automine,
-            "evm_setIntervalMining": self._set_interval,
-            "anvil_setIntervalMining": self._set_interval,
-            "anvil_getIntervalMining": lambda p: self.miner.block_time,
-        }
+        # Each method under every name anvil answers it by (evm_, anvil_, hardhat_).
+        by_names: list[tuple[tuple[str, ...], Callable[[list[Any]], Any]]] = [
+            (("evm_snapshot", "anvil_snapshot"), self._snapshot),
+            (("evm_revert", "anvil_revert"), self._revert),
+            (("evm_mine",), self._evm_mine),
+            (("anvil_mine", "hardhat_mine"), self._anvil_mine),
+            (("evm_increaseTime", "anvil_increaseTime"), self._increase_time),
+            (("evm_setNextBlockTimestamp", "anvil_setNextBlockTimestamp"), self._set_next_timestamp),
+            (("anvil_getAutomine", "hardhat_getAutomine"), lambda p: self.miner.automine),
+            (("evm_setAutomine", "anvil_setAutomine"), self._set_automine),
+            (("evm_setIntervalMining", "anvil_setIntervalMining"), self._set_interval),
+            (("anvil_getIntervalMining",), lambda p: self.miner.block_time),
+        ]
+        return {name: handler for names, handler in by_names for name in names}
 
     def _snapshot(self, params: list[Any]) -> str:
         expect_params(params, 0)

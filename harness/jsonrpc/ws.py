@@ -200,6 +200,13 @@ class _Subscription:
         self.unsubscribe()
 
 
+def _option(value: Any, kind: type, rule: str) -> Any:
+    """A subscription's optional second parameter: None or a `kind`, else INVALID_PARAMS."""
+    if value is not None and not isinstance(value, kind):
+        raise RpcError(INVALID_PARAMS, f"invalid params: {rule}")
+    return value
+
+
 class _NewHeads(_Subscription):
     kind = "newHeads"
     _cursor: _BlockCursor
@@ -223,9 +230,7 @@ class _Logs(_NewHeads):
 
     def __init__(self, rpc: EthRpc, raw_filter: Any) -> None:
         super().__init__(rpc)
-        if raw_filter is not None and not isinstance(raw_filter, dict):
-            raise RpcError(INVALID_PARAMS, "invalid params: the logs filter must be an object")
-        raw_filter = raw_filter or {}
+        raw_filter = _option(raw_filter, dict, "the logs filter must be an object") or {}
         try:
             request = parse_filter(raw_filter)
         except WireError as exc:
@@ -253,9 +258,7 @@ class _PendingTransactions(_Subscription):
 
     def __init__(self, rpc: EthRpc, full: Any) -> None:
         super().__init__(rpc)
-        if full is not None and not isinstance(full, bool):
-            raise RpcError(INVALID_PARAMS, "invalid params: the second argument must be a boolean (full transactions)")
-        self._full = bool(full)
+        self._full = bool(_option(full, bool, "the second argument must be a boolean (full transactions)"))
 
     def listen(self, heard: Callable[[Any], None]) -> Callable[[], None]:
         return self.rpc.feed.on_pending(heard)

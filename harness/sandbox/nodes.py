@@ -125,17 +125,8 @@ class _NodeWorker:
         self.thread = threading.Thread(target=self._run, name=f"sandbox-{node.name}", daemon=True)
 
     def _run(self) -> None:
-        loop = self.loop
-        while not loop._stop.is_set():
-            self.wake.wait()
-            self.wake.clear()  # a wake while acting is kept: it brings the node round again
-            if loop._stop.is_set():
-                break
-            try:
-                with self.acting:
-                    self.act()
-            except Exception:  # keep the node alive: report and carry on at its next wake
-                loop._log(f"{self.node.name} error:\n" + traceback.format_exc().rstrip())
+        # A wake while acting is kept: it brings the node round again.
+        _serve(self.loop._stop, self.wake, None, self.acting, self.act, self.node.name, self.loop._log)
 
     def act(self) -> None:
         """Take in the events, then act until there is nothing left to do (call under `acting`)."""
@@ -176,6 +167,30 @@ class _NodeWorker:
         self.node.reset()
         self.actions_seen = 0
         self.has_work = False
+
+
+def _serve(
+    stop: threading.Event,
+    wake: threading.Event,
+    interval: float | None,
+    lock: contextlib.AbstractContextManager[object],
+    work: Callable[[], None],
+    name: str,
+    log: Callable[[str], None],
+) -> None:
+    """A thread's life: wait for a wake (or `interval` seconds), then `work` under
+    `lock`, until `stop`. An error is logged and the thread carries on at its next
+    wake, so one bad pass never stops a node."""
+    while not stop.is_set():
+        wake.wait(interval)
+        wake.clear()
+        if stop.is_set():
+            break
+        try:
+            with lock:
+                work()
+        except Exception:
+            log(f"{name} error:\n" + traceback.format_exc().rstrip())
 
 
 class NodeLoop:
@@ -272,16 +287,8 @@ class NodeLoop:
     # ------------------------------------------------------------ the reader
 
     def _run(self) -> None:
-        while not self._stop.is_set():
-            self._wake.wait(self.interval)
-            self._wake.clear()  # a wake during the tick is kept: it starts the next one
-            if self._stop.is_set():
-                break
-            try:
-                with self._ticking:
-                    self.tick()
-            except Exception:  # keep the nodes alive: report and carry on at the next tick
-                self._log("node loop error:\n" + traceback.format_exc().rstrip())
+        # A wake during the tick is kept: it starts the next one.
+        _serve(self._stop, self._wake, self.interval, self._ticking, self.tick, "node loop", self._log)
 
     def tick(self) -> None:
         """One pass of the reader: new events to the nodes, nodes with work woken."""

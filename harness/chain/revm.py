@@ -7,47 +7,116 @@ model (one block per transaction, a clock one second per block that only the
 harness moves, seeded `prevrandao`) and hands back receipts and logs shaped like
 web3's, so the bindings and everything above them run unchanged on it. It does not
 serve JSON-RPC.
+
+It is meant to give what eth-tester gives for the same signed transactions: the same
+gas used (cold and warm accesses, storage refunds, EIP-7623's calldata floor), the
+same fees (EIP-1559 base fee from 1 wei, the sender pays gas used x effective price,
+the block's fee recipient gets the priority part), the same refusals (nonce, fees,
+balance, block gas limit, with eth-tester's `ValidationError` messages), and the
+same receipts but for the block hashes: revm hashes no state, so a block's hash
+here is a hash chain over its parent, number, time, randomness and transaction.
+
+How pyrevm is driven, and why. pyrevm 0.3.7 never ends a transaction the way a node
+does: everything a transaction touched stays in revm's journaled state, so the next
+transaction would find every account and slot warm (cheaper gas) and every slot's
+"original" value stale (wrong SSTORE costs and refunds). So each transaction runs
+inside a journal checkpoint; its changes are read back, the checkpoint is reverted
+(which empties the journaled state again) and the changes are written to revm's
+database underneath, where the next transaction loads them cold. pyrevm has no
+getter for a transaction's storage changes other than its debug dump of the
+journaled state (`journal_str`), which is parsed. Its database keeps no history, so
+snapshots keep an undo log of what was written. Limits of pyrevm 0.3.7 that remain:
+the BLOCKHASH opcode returns keccak256 of the block number in decimal (the tester
+gives contracts the same, see `determinism.opcode_block_hash`), and GASPRICE and
+BASEFEE read 0 inside the EVM (the fees themselves are charged here, around it).
 """
 
 from __future__ import annotations
 
-import copy
 import re
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
-from eth_utils import keccak, to_checksum_address
+from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
+from hexbytes import HexBytes
 from web3 import Web3
+from web3.datastructures import AttributeDict
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend, topics_match
-from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, mix_hash
+from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, INITIAL_BASE_FEE, mix_hash, next_base_fee
 from hydrogen_harness.protocol.reverts import RevertError, revert_reason
 
 __all__ = ["Failure", "RevmBackend"]
 
 FAUCET_KEY = (1).to_bytes(32, "big")  # the same faucet as eth-tester's first account
 FAUCET_BALANCE = 10**24
+COINBASE = "0x" + "00" * 20  # the fee recipient of every block, as on the tester
+EMPTY_CODE_HASH = keccak(b"")
+_ZERO_HASH = bytes(32)
+
+# Gas schedule of what is charged outside the EVM (intrinsic gas, EIP-7623 floor).
+_TX_GAS = 21_000
+_CREATE_GAS = 32_000
+_INITCODE_WORD_GAS = 2
+_ZERO_BYTE_GAS, _NONZERO_BYTE_GAS = 4, 16
+_ACCESS_ADDRESS_GAS, _ACCESS_KEY_GAS = 2_400, 1_900
+_FLOOR_PER_TOKEN = 10
+
+# pyrevm's debug dump of the journaled state: one account's head, then its storage.
+_ACCOUNT = re.compile(r"(0x[0-9a-f]{40}): Account \{ info: AccountInfo \{ balance: (\d+), nonce: (\d+), code_hash: 0x([0-9a-f]{64})")
+_SLOT = re.compile(r"(\d+): StorageSlot \{ previous_or_original_value: (\d+), present_value: (\d+) \}")
+
+
+class _Account(NamedTuple):
+    """An account as written to revm's database (the Python side keeps the same)."""
+
+    balance: int = 0
+    nonce: int = 0
+    code_hash: bytes = EMPTY_CODE_HASH
+    code: bytes = b""
+
+
+_EMPTY = _Account()
+
+
+class _Tx(NamedTuple):
+    """The fields of a signed transaction that checking, charging and running it need."""
+
+    type: int
+    chain_id: int | None
+    nonce: int
+    to: str | None
+    data: bytes
+    value: int
+    gas: int
+    max_fee: int  # gasPrice for a legacy transaction
+    priority_fee: int  # gasPrice too for a legacy transaction
+    access_list: tuple[tuple[str, tuple[int, ...]], ...]
 
 
 @dataclass
-class _Ledger:
-    """Python-side chain history that revm does not keep: blocks, receipts, logs."""
-
+class _Block:
     number: int
     timestamp: int
-    next_timestamp: int | None = None
-    receipts: dict[str, dict[str, Any]] = field(default_factory=dict)
-    failures: dict[str, Failure] = field(default_factory=dict)
-    inputs: dict[str, tuple[str | None, bytes]] = field(default_factory=dict)
-    logs: list[dict[str, Any]] = field(default_factory=list)
-    timestamps: dict[int, int] = field(default_factory=dict)
+    hash: bytes
+    base_fee: int
+    gas_used: int
+    tx_hashes: tuple[str, ...]
+    logs: list[dict[str, Any]]  # shaped as TesterBackend.logs shapes them
+
+
+@dataclass(frozen=True)
+class _Mark:
+    """What a snapshot restores: the head, the pending block's time, the undo log's length."""
+
+    head: int
+    next_timestamp: int | None
+    undo: int
 
 
 class RevmBackend(Backend):
-    """See the module docstring. Snapshots pair a revm journal checkpoint with a
-    copy of the Python-side history; they are reverted to at most once, newest
-    first."""
+    """See the module docstring. Snapshots are reverted to at most once, newest first."""
 
     __test__ = False
 
@@ -60,36 +129,54 @@ class RevmBackend(Backend):
         self.chain_id = chain_id
         self.faucet_key = FAUCET_KEY
         self.counts_own_nonces = True
-        self._nonces: dict[str, int] = {}
         self.evm = pyrevm.EVM(spec_id="PRAGUE", gas_limit=BLOCK_GAS_LIMIT)
-        self.evm.set_balance(Account.from_key(FAUCET_KEY).address, FAUCET_BALANCE)
-        self.state = _Ledger(number=0, timestamp=genesis_timestamp, timestamps={0: genesis_timestamp})
-        self._snapshots: dict[int, tuple[Any, _Ledger, dict[str, int]]] = {}
+        # The Python side's copy of every account written to revm's database: balances,
+        # nonces and code are read from here, never through revm (a read would load the
+        # account into the journaled state and so warm it for the next transaction).
+        self._accounts: dict[str, _Account] = {}
+        # (address, old account) or (address, slot, old value): what to write back on a
+        # revert. Kept only while a snapshot is open.
+        self._undo: list[tuple[Any, ...]] = []
+        self._snapshots: dict[int, _Mark] = {}
         self._last_snapshot = 0
+        self._receipts: dict[str, AttributeDict[str, Any]] = {}
+        self._failures: dict[str, Failure] = {}
+        self._inputs: dict[str, tuple[str | None, bytes]] = {}
+        self._next_timestamp: int | None = None
+        genesis_hash = _block_hash(_ZERO_HASH, 0, genesis_timestamp, mix_hash(seed, 0), ())
+        self._blocks: list[_Block] = [_Block(0, genesis_timestamp, genesis_hash, INITIAL_BASE_FEE, 0, (), [])]
+        self._write_account(Account.from_key(FAUCET_KEY).address.lower(), _Account(balance=FAUCET_BALANCE))
         self._pin_block()
 
     # ------------------------------------------------------------ blocks
 
-    def _pending(self) -> tuple[int, int]:
-        number = self.state.number + 1
-        stamp = self.state.next_timestamp if self.state.next_timestamp is not None else self.state.timestamp + 1
-        return number, stamp
+    def _pending(self) -> tuple[int, int, int]:
+        """Number, timestamp and base fee of the block the next transaction goes into."""
+        parent = self._blocks[-1]
+        stamp = self._next_timestamp if self._next_timestamp is not None else parent.timestamp + 1
+        return parent.number + 1, stamp, next_base_fee(parent.base_fee, parent.gas_used, BLOCK_GAS_LIMIT)
 
     def _pin_block(self) -> None:
-        number, stamp = self._pending()
+        number, stamp, _ = self._pending()
         self.evm.set_block_env(
-            self._pyrevm.BlockEnv(number=number, timestamp=stamp, prevrandao=mix_hash(self.seed, number), basefee=0, gas_limit=BLOCK_GAS_LIMIT)
+            self._pyrevm.BlockEnv(
+                number=number, coinbase=COINBASE, timestamp=stamp, prevrandao=mix_hash(self.seed, number), gas_limit=BLOCK_GAS_LIMIT
+            )
         )
 
-    def _mine(self) -> int:
-        number, stamp = self._pending()
-        self.state.number, self.state.timestamp, self.state.next_timestamp = number, stamp, None
-        self.state.timestamps[number] = stamp
+    def _mine(self, gas_used: int = 0, tx_hash: str | None = None, logs: list[dict[str, Any]] | None = None) -> _Block:
+        number, stamp, base_fee = self._pending()
+        txs = (tx_hash,) if tx_hash is not None else ()
+        block_hash = _block_hash(self._blocks[-1].hash, number, stamp, mix_hash(self.seed, number), txs)
+        block = _Block(number, stamp, block_hash, base_fee, gas_used, txs, logs or [])
+        self._blocks.append(block)
+        self._next_timestamp = None
         self._pin_block()
-        return number
+        return block
 
     def head(self) -> tuple[int, int]:
-        return self.state.number, self.state.timestamp
+        block = self._blocks[-1]
+        return block.number, block.timestamp
 
     def mine_at(self, timestamp: int) -> int:
         self.set_next_timestamp(timestamp)
@@ -97,89 +184,205 @@ class RevmBackend(Backend):
         return timestamp
 
     def set_next_timestamp(self, timestamp: int) -> None:
-        self.state.next_timestamp = timestamp
+        self._next_timestamp = timestamp
         self._pin_block()
 
     def block_timestamp(self, number: int) -> int:
-        return self.state.timestamps[number]
-
-    # ------------------------------------------------------------ execution
+        return self._blocks[number].timestamp
 
     def block_hash(self, number: int) -> bytes | None:
-        if number < 0 or number > self.state.number:
+        if number < 0 or number >= len(self._blocks):
             return None
-        return keccak(f"hydrogen-harness-revm-block:{self.seed}:{number}:{self.state.timestamps[number]}".encode())
+        return self._blocks[number].hash
+
+    # ------------------------------------------------------------ accounts
+
+    def balance(self, address: str) -> int:
+        return self._accounts.get(address.lower(), _EMPTY).balance
+
+    def code(self, address: str) -> bytes:
+        return self._accounts.get(address.lower(), _EMPTY).code
+
+    def pending_nonce(self, address: str) -> int:
+        return self._accounts.get(address.lower(), _EMPTY).nonce
+
+    def _write_account(self, address: str, account: _Account) -> None:
+        """Write an account to revm's database (the journaled state must not hold it:
+        pyrevm writes to the database only accounts the journal has not loaded)."""
+        old = self._accounts.get(address)
+        if old == account:
+            return
+        if self._snapshots:
+            self._undo.append((address, old))
+        self._accounts[address] = account
+        code = account.code if old is None or old.code_hash != account.code_hash else None
+        info = self._pyrevm.AccountInfo(  # type: ignore[call-arg]  # pyrevm's stub omits balance, its constructor takes it
+            balance=account.balance, nonce=account.nonce, code_hash=account.code_hash, code=code or None
+        )
+        self.evm.insert_account_info(address, info)
+
+    def _write_slot(self, address: str, slot: int, value: int, old: int) -> None:
+        """Write a storage slot to revm's database. pyrevm's insert loads the account
+        into the journal, after which it would write to the journal instead: so each
+        insert runs inside a checkpoint that is reverted at once."""
+        if self._snapshots:
+            self._undo.append((address, slot, old))
+        checkpoint = self.evm.snapshot()
+        self.evm.insert_account_storage(address, slot, value)
+        self.evm.revert(checkpoint)
+
+    # ------------------------------------------------------------ transactions
 
     def send_raw(self, raw: bytes) -> str:
-        from eth_account import Account
-
-        tx = _decoded(raw)
-        sender = Account.recover_transaction(raw)
-        if tx["chainId"] not in (None, self.chain_id):
-            raise ValueError(f"invalid chain id for signer: {tx['chainId']}, this chain is {self.chain_id}")
-        expected = self.pending_nonce(sender)
-        if tx["nonce"] != expected:
-            raise ValueError(f"nonce {tx['nonce']} of {sender}: the account's next nonce is {expected}")
-        self._nonces[sender] = expected + 1
+        tx, sender = _decoded(raw)
+        self._validate(tx, sender)
         tx_hash = "0x" + keccak(raw).hex()
-        self.execute(sender, tx["to"], tx["data"], tx["value"], tx["gas"], tx_hash=tx_hash)
+        self._run(sender, tx, tx_hash)
         return tx_hash
 
-    def execute(
-        self, sender: str, to: str | None, data: bytes, value: int, gas: int, *, tx_hash: str | None = None
-    ) -> tuple[dict[str, Any], Failure | None]:
-        """Run one transaction in its own block; returns (receipt, how it failed or None)."""
-        number, _ = self._pending()
-        if tx_hash is None:
-            tx_hash = "0x" + keccak(f"{self.seed}:{number}:{sender}:{data.hex()}".encode()).hex()
+    def _validate(self, tx: _Tx, sender: str) -> None:
+        """Refuse what eth-tester (py-evm) refuses, in its order and with its messages."""
+        if tx.chain_id is not None and tx.chain_id != self.chain_id:
+            raise ValidationError(f"Invalid chain id {tx.chain_id}: this chain's id is {self.chain_id}")
+        if tx.gas < _intrinsic_gas(tx):
+            raise ValidationError("Insufficient gas")
+        if tx.gas > BLOCK_GAS_LIMIT:
+            raise ValidationError(f"Transaction exceeds gas limit: using {tx.gas}, bringing total to {tx.gas}, but limit is {BLOCK_GAS_LIMIT}")
+        _, _, base_fee = self._pending()
+        if tx.max_fee < base_fee:
+            raise ValidationError(f"Sender's max fee per gas ({tx.max_fee}) is lower than block's base fee per gas ({base_fee})")
+        account = self._accounts.get(sender, _EMPTY)
+        max_gas_cost = tx.gas * _effective_price(tx, base_fee)
+        if account.balance < max_gas_cost:
+            raise ValidationError(
+                f"Sender {to_canonical_address(sender)!r} cannot afford txn gas {max_gas_cost} with account balance {account.balance}"
+            )
+        if account.balance < tx.value + max_gas_cost:
+            raise ValidationError(
+                "Sender does not have enough balance to cover transaction value and gas "
+                f" (has {account.balance}, needs {tx.value + max_gas_cost})"
+            )
+        if account.nonce != tx.nonce:
+            raise ValidationError(f"Invalid transaction nonce: Expected {account.nonce}, but got {tx.nonce}")
+        if account.balance < tx.gas * tx.max_fee:
+            raise ValidationError("Sender has insufficient funds for blob fee.")
+
+    def _run(self, sender: str, tx: _Tx, tx_hash: str) -> None:
+        """Run a checked transaction in a block of its own, charge its gas, keep its receipt."""
+        number, _, base_fee = self._pending()
+        price = _effective_price(tx, base_fee)
+        account = self._accounts.get(sender, _EMPTY)
+        # As a node does: the whole gas limit is paid up front and the unused part
+        # refunded after; a call's nonce moves first (a creation's moves in revm, which
+        # derives the new address from it).
+        self._write_account(
+            sender, account._replace(balance=account.balance - tx.gas * price, nonce=account.nonce + (tx.to is not None))
+        )
         failure: Failure | None = None
         created: str | None = None
-        # revm drops a reverted call's changes itself; no checkpoint of ours is needed,
-        # and an open one would break the LIFO order of the isolation snapshots.
+        checkpoint = self.evm.snapshot()
         try:
-            if to is None:
-                created = to_checksum_address(self.evm.deploy(sender, data, value=value, gas=gas))
-            else:
-                self.evm.message_call(sender, to, data, value=value, gas=gas)
-        except RuntimeError as exc:
-            failure = _failure(str(exc))
-        result = self.evm.result
-        logs = []
-        if failure is None and result is not None:
-            for index, log in enumerate(result.logs):
-                topics, payload = log.data
-                logs.append(
-                    {
-                        "address": to_checksum_address(log.address),
-                        "topics": [bytes(t) for t in topics],
-                        "data": bytes(payload),
-                        "blockNumber": number,
-                        "logIndex": index,
-                        "transactionHash": bytes.fromhex(tx_hash[2:]),
-                        "transactionIndex": 0,
-                    }
-                )
-        self._mine()
-        receipt = {
-            "status": 0 if failure is not None else 1,
-            "blockNumber": number,
-            "transactionHash": bytes.fromhex(tx_hash[2:]),
-            "gasUsed": int(result.gas_used) if result is not None else 0,
-            "logs": logs,
-            "contractAddress": created,
-            "from": sender,
-            "to": to,
-        }
-        self.state.receipts[tx_hash] = receipt
-        self.state.inputs[tx_hash] = (to, data)
+            try:
+                if tx.to is None:
+                    created = self.evm.deploy(sender, tx.data, value=tx.value, gas=tx.gas)
+                else:
+                    self.evm.message_call(sender, tx.to, tx.data, value=tx.value, gas=tx.gas)
+            except RuntimeError as exc:
+                failure = _failure(str(exc))
+            result = self.evm.result
+            if result is None:  # refused before it ran: nothing to keep
+                raise RuntimeError(f"revm refused the transaction: {failure}")
+            changes = self._changes()
+            revm_logs = result.logs if failure is None else []
+            gas_used = max(int(result.gas_used), _floor_gas(tx))
+        except BaseException:
+            self.evm.revert(checkpoint)
+            self._write_account(sender, account)
+            raise
+        self.evm.revert(checkpoint)
+        # The changes go to the database; then the refund and the fee recipient's part.
+        accounts, slots = changes
+        refund = (tx.gas - gas_used) * price
+        tip = gas_used * (price - base_fee)
+        accounts[sender] = accounts.get(sender, self._accounts[sender])
+        accounts[sender] = accounts[sender]._replace(balance=accounts[sender].balance + refund)
+        if tip:
+            recipient = accounts.get(COINBASE, self._accounts.get(COINBASE, _EMPTY))
+            accounts[COINBASE] = recipient._replace(balance=recipient.balance + tip)
+        for address, new in accounts.items():
+            self._write_account(address, new)
+        for address, slot, value, old in slots:
+            self._write_slot(address, slot, value, old)
+
+        block_hash = _block_hash(self._blocks[-1].hash, number, self._pending()[1], mix_hash(self.seed, number), (tx_hash,))
+        hash_bytes = HexBytes(tx_hash)
+        logs: list[dict[str, Any]] = []
+        for index, log in enumerate(revm_logs):
+            topics, payload = log.data
+            logs.append(
+                {
+                    "address": to_checksum_address(log.address),
+                    "topics": [HexBytes(t) for t in topics],
+                    "data": HexBytes(payload),
+                    "blockNumber": number,
+                    "blockHash": HexBytes(block_hash),
+                    "transactionHash": hash_bytes,
+                    "transactionIndex": 0,
+                    "logIndex": index,
+                }
+            )
+        block = self._mine(gas_used, tx_hash, logs)
+        assert block.hash == block_hash
+        self._receipts[tx_hash] = AttributeDict(
+            {
+                "blockHash": HexBytes(block_hash),
+                "blockNumber": number,
+                "contractAddress": to_checksum_address(created) if created is not None else None,
+                "cumulativeGasUsed": gas_used,
+                "effectiveGasPrice": price,
+                "from": to_checksum_address(sender),
+                "gasUsed": gas_used,
+                "logs": [AttributeDict({"type": "mined", **log}) for log in logs],
+                "state_root": b"" if failure is not None else b"\x01",  # eth-tester's receipts carry the status so
+                "status": 0 if failure is not None else 1,
+                "to": tx.to or "",  # as eth-tester's receipt of a deployment
+                "transactionHash": hash_bytes,
+                "transactionIndex": 0,
+                "type": tx.type,
+            }
+        )
+        self._inputs[tx_hash] = (tx.to, tx.data)
         if failure is not None:
-            self.state.failures[tx_hash] = failure
-        self.state.logs.extend(logs)
-        return receipt, failure
+            self._failures[tx_hash] = failure
+
+    def _changes(self) -> tuple[dict[str, _Account], list[tuple[str, int, int, int]]]:
+        """What the transaction just run changed: accounts (balance, nonce, new code)
+        and storage slots (address, slot, new value, old value), read from revm's
+        journaled state before it is reverted."""
+        text = self.evm.journal_str
+        end = text.find(", transient_storage: ")  # the state's dump ends there
+        if end < 0:
+            raise RuntimeError("pyrevm's journal dump has changed shape: the revm backend is written for pyrevm 0.3.7")
+        accounts: dict[str, _Account] = {}
+        slots: list[tuple[str, int, int, int]] = []
+        heads = list(_ACCOUNT.finditer(text, 0, end))
+        for index, head in enumerate(heads):
+            address, balance, nonce, code_hash = head.group(1), int(head.group(2)), int(head.group(3)), bytes.fromhex(head.group(4))
+            old = self._accounts.get(address, _EMPTY)
+            if (balance, nonce, code_hash) != (old.balance, old.nonce, old.code_hash):
+                code = old.code if code_hash == old.code_hash else bytes(self.evm.get_code(address) or b"")
+                accounts[address] = _Account(balance, nonce, code_hash, code)
+            stop = heads[index + 1].start() if index + 1 < len(heads) else end
+            start = text.find("storage: {", head.end(), stop)
+            for slot in _SLOT.finditer(text, start, stop):
+                original, present = int(slot.group(2)), int(slot.group(3))
+                if present != original:
+                    slots.append((address, int(slot.group(1)), present, original))
+        return accounts, slots
 
     def call(self, tx: dict[str, Any], block: int | str) -> bytes:
         """A call on the current state (revm keeps no history: only the head's)."""
-        if block not in ("latest", "pending") and block != self.state.number:
+        if block not in ("latest", "pending") and block != self._blocks[-1].number:
             raise ValueError(f"the revm backend keeps no history: it cannot call at block {block}")
         data = tx.get("data", b"")
         data = data if isinstance(data, bytes) else bytes.fromhex(str(data).removeprefix("0x"))
@@ -190,61 +393,66 @@ class RevmBackend(Backend):
             failure = _failure(str(exc))
             raise RevertError(revert_reason(failure.revert_data), label=failure.describe("")) from None
         finally:
-            self.evm.revert(checkpoint)
-
-    def balance(self, address: str) -> int:
-        return int(self.evm.get_balance(address))
-
-    def code(self, address: str) -> bytes:
-        return bytes(self.evm.get_code(to_checksum_address(address)) or b"")
-
-    def pending_nonce(self, address: str) -> int:
-        return self._nonces.get(to_checksum_address(address), 0)
+            self.evm.revert(checkpoint)  # a call leaves nothing behind, not even warm accounts
 
     def receipt(self, tx_hash: str) -> TxReceipt | None:
-        return self.state.receipts.get(tx_hash)  # type: ignore[return-value]
+        return self._receipts.get(tx_hash)  # type: ignore[return-value]
 
     def wait_receipt(self, tx_hash: str) -> TxReceipt:
-        return self.state.receipts[tx_hash]  # type: ignore[return-value]
+        return self._receipts[tx_hash]  # type: ignore[return-value]
 
     def failure(self, sender: str, tx: dict[str, Any], receipt: TxReceipt) -> tuple[str | None, str | None]:
-        found = self.state.failures.get("0x" + bytes(receipt["transactionHash"]).hex())
+        found = self._failures.get("0x" + bytes(receipt["transactionHash"]).hex())
         return (revert_reason(found.revert_data), found.halt) if found is not None else (None, None)
 
     def transaction_input(self, tx_hash: str) -> tuple[str | None, bytes]:
-        return self.state.inputs[tx_hash]
+        return self._inputs[tx_hash]
 
     def logs(self, addresses: set[str], from_block: int, to_block: int, topics: Any) -> list[Any]:
-        return [
-            log
-            for log in self.state.logs
-            if from_block <= log["blockNumber"] <= to_block
-            and log["address"].lower() in addresses
-            and topics_match(log["topics"], topics)
-        ]
+        """Logs of blocks [from_block, to_block], read from those blocks only."""
+        found: list[dict[str, Any]] = []
+        for number in range(max(from_block, 0), min(to_block, len(self._blocks) - 1) + 1):
+            for log in self._blocks[number].logs:
+                if log["address"].lower() in addresses and topics_match(log["topics"], topics):
+                    found.append(log)
+        return found
 
     # ------------------------------------------------------------ isolation
 
     def snapshot(self) -> int:
         self._last_snapshot += 1
-        self._snapshots[self._last_snapshot] = (self.evm.snapshot(), copy.deepcopy(self.state), dict(self._nonces))
+        self._snapshots[self._last_snapshot] = _Mark(self._blocks[-1].number, self._next_timestamp, len(self._undo))
         return self._last_snapshot
 
     def revert(self, snapshot_id: Any) -> None:
         """Back to the state of `snapshot_id`, which is used up with every later
-        snapshot (as on anvil: take a new one to revert again).
-
-        Each open revm checkpoint is one level of call depth, and revm's revert
-        leaves only one level: later checkpoints are reverted first, newest first, so
-        the depth returns to what it was. (Re-taking a checkpoint after each revert
-        leaked a level per run, until every call halted with CallTooDeep after ~1024.)
-        """
+        snapshot (as on anvil: take a new one to revert again)."""
         if snapshot_id not in self._snapshots:
             raise ValueError(f"unknown snapshot {snapshot_id!r}: a snapshot can be reverted to once")
-        for later in sorted((i for i in self._snapshots if i >= snapshot_id), reverse=True):
-            checkpoint, state, nonces = self._snapshots.pop(later)
-            self.evm.revert(checkpoint)
-        self.state, self._nonces = state, nonces  # the last ones popped: snapshot_id's
+        mark = self._snapshots[snapshot_id]
+        for later in [i for i in self._snapshots if i >= snapshot_id]:
+            del self._snapshots[later]
+        undo, self._undo[mark.undo :] = self._undo[mark.undo :], []
+        recording, self._snapshots = self._snapshots, {}  # the writes below are not to be undone
+        for entry in reversed(undo):
+            if len(entry) == 2:
+                address, old = entry
+                self._write_account(address, old or _EMPTY)
+                if old is None:
+                    del self._accounts[address]
+            else:
+                address, slot, value = entry
+                self._write_slot(address, slot, value, old=0)  # not recorded: no snapshot is open here
+        self._snapshots = recording
+        if not self._snapshots:
+            self._undo.clear()
+        for block in self._blocks[mark.head + 1 :]:
+            for tx_hash in block.tx_hashes:
+                self._receipts.pop(tx_hash, None)
+                self._failures.pop(tx_hash, None)
+                self._inputs.pop(tx_hash, None)
+        del self._blocks[mark.head + 1 :]
+        self._next_timestamp = mark.next_timestamp
         self._pin_block()
 
     def web3(self) -> Web3:
@@ -277,25 +485,70 @@ def _failure(message: str) -> Failure:
     return Failure(b"", halt=found.group(1) if found else message.strip()[:80] or "unknown")
 
 
-def _decoded(raw: bytes) -> dict[str, Any]:
-    """The fields of a signed transaction (legacy or typed) that running it needs."""
+def _block_hash(parent: bytes, number: int, timestamp: int, randomness: bytes, tx_hashes: tuple[str, ...]) -> bytes:
+    """A block's hash: over its parent's, so that a block mined again after a revert
+    with other contents gets another hash (what cursors detect rewinds by)."""
+    body = b"".join(bytes.fromhex(h[2:]) for h in tx_hashes)
+    return keccak(b"hydrogen-harness-revm-block" + parent + number.to_bytes(8, "big") + timestamp.to_bytes(8, "big") + randomness + body)
+
+
+def _effective_price(tx: _Tx, base_fee: int) -> int:
+    """What one unit of gas costs the sender (EIP-1559; a legacy price as it is)."""
+    return min(tx.max_fee, base_fee + tx.priority_fee)
+
+
+def _intrinsic_gas(tx: _Tx) -> int:
+    zeros = tx.data.count(0)
+    gas = _TX_GAS + zeros * _ZERO_BYTE_GAS + (len(tx.data) - zeros) * _NONZERO_BYTE_GAS
+    if tx.to is None:
+        gas += _CREATE_GAS + _INITCODE_WORD_GAS * ((len(tx.data) + 31) // 32)
+    for _, keys in tx.access_list:
+        gas += _ACCESS_ADDRESS_GAS + _ACCESS_KEY_GAS * len(keys)
+    return gas
+
+
+def _floor_gas(tx: _Tx) -> int:
+    """EIP-7623 (Prague): a transaction pays at least 10 gas per calldata token."""
+    zeros = tx.data.count(0)
+    return _TX_GAS + _FLOOR_PER_TOKEN * (zeros + 4 * (len(tx.data) - zeros))
+
+
+def _decoded(raw: bytes) -> tuple[_Tx, str]:
+    """A signed transaction (legacy or typed) and its sender, lower-cased."""
+    from eth_account import Account
     from eth_account._utils.legacy_transactions import Transaction
     from eth_account.typed_transactions import TypedTransaction
-    from hexbytes import HexBytes
 
     if raw and raw[0] < 0x80:
-        fields = TypedTransaction.from_bytes(HexBytes(raw)).as_dict()
-        chain_id = fields.get("chainId")
+        typed = TypedTransaction.from_bytes(HexBytes(raw))
+        fields = typed.as_dict()
+        if typed.transaction_type not in (1, 2):
+            raise ValidationError(f"the revm backend runs legacy, EIP-2930 and EIP-1559 transactions, not type {typed.transaction_type}")
+        chain_id: int | None = int(fields["chainId"])
+        kind = int(typed.transaction_type)
     else:
         fields = Transaction.from_bytes(raw).as_dict()
         v = int(fields["v"])
         chain_id = (v - 35) // 2 if v >= 35 else None  # EIP-155
+        kind = 0
+    if "gasPrice" in fields:
+        max_fee = priority = int(fields["gasPrice"])
+    else:
+        max_fee, priority = int(fields["maxFeePerGas"]), int(fields["maxPriorityFeePerGas"])
+    if fields.get("accessList"):
+        # pyrevm 0.3.7 cannot pass an access list to revm, so the gas would be wrong.
+        raise ValidationError("the revm backend cannot run transactions with an access list")
     to = bytes(fields.get("to") or b"")
-    return {
-        "chainId": chain_id,
-        "nonce": int(fields["nonce"]),
-        "to": to_checksum_address(to) if to else None,
-        "data": bytes(fields.get("data") or b""),
-        "value": int(fields.get("value", 0)),
-        "gas": int(fields["gas"]),
-    }
+    tx = _Tx(
+        type=kind,
+        chain_id=chain_id,
+        nonce=int(fields["nonce"]),
+        to=to_checksum_address(to) if to else None,
+        data=bytes(fields.get("data") or b""),
+        value=int(fields.get("value", 0)),
+        gas=int(fields["gas"]),
+        max_fee=max_fee,
+        priority_fee=priority,
+        access_list=(),
+    )
+    return tx, str(Account.recover_transaction(raw)).lower()

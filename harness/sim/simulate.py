@@ -14,11 +14,14 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.ledger import MovementKind
 from hydrogen_harness.sim.network import Network, TimelineEntry
 from hydrogen_harness.protocol.constants import CNX
 
-__all__ = ["SimulationReport", "TaskReport", "default_task_args", "run_simulation"]
+__all__ = ["BACKENDS", "SimulationReport", "TaskReport", "default_task_args", "run_simulation"]
+
+BACKENDS = ("eth-tester", "revm")  # the in-memory chains a simulation can run on
 
 _SUBJECTS = ["a lighthouse at dusk", "a red fox in snow", "a city of glass", "an old map of the sea", "a robot tending a garden", "a bowl of ramen", "mountains under aurora"]
 _STYLES = ["oil painting", "watercolour", "isometric render", "film photograph", "ink sketch"]
@@ -94,14 +97,19 @@ def run_simulation(
     size: int = 256,
     out: Path | None = None,
     progress: Callable[[int], None] | None = None,
+    backend: str = "eth-tester",
 ) -> SimulationReport:
-    """Run the simulation; write images and `report.json` under `out` if given."""
+    """Run the simulation; write images and `report.json` under `out` if given.
+    `backend` is the in-memory chain: "eth-tester" or "revm" (same report, faster)."""
     if tasks < 1:
         raise ValueError(f"tasks must be at least 1, got {tasks}")
     if len(nodes) < 3:
         raise ValueError(f"a task needs 3 nodes; got {len(nodes)}")
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: expected one of {', '.join(BACKENDS)}")
     rng = random.Random(seed)
-    network = Network(seed=seed, nodes=list(nodes))
+    chain = Chain.revm(seed=seed) if backend == "revm" else Chain.in_memory(seed=seed)
+    network = Network(seed=seed, nodes=list(nodes), chain=chain)
     app = network.add_app(cnx=tasks * 30 * CNX + 100 * CNX)
     names = _names(network)
     reports: list[TaskReport] = []

@@ -42,6 +42,29 @@ def test_a_user_suite_runs_on_the_installed_plugin(pytester: pytest.Pytester) ->
     result.assert_outcomes(passed=4)
 
 
+BACKEND_TESTS = '''
+
+BACKEND_CLASS = {"in-memory": "TesterBackend", "revm": "RevmBackend"}
+
+def test_the_chosen_backend_is_under_every_fixture(hydrogen_chain, hydrogen_contracts, hydrogen_network, pytestconfig):
+    expected = BACKEND_CLASS[pytestconfig.getoption("--hydrogen-backend")]
+    for chain in (hydrogen_chain, hydrogen_contracts.chain, hydrogen_network.chain):
+        assert type(chain.backend).__name__ == expected
+
+def test_my_app_on_hydrogen_app(hydrogen_network, hydrogen_app):
+    result = hydrogen_app.run(ARGS, idle=hydrogen_network.step)
+    assert result.outcome is TaskOutcome.SUCCESS
+    assert len(result.images) == 1
+'''
+
+
+@pytest.mark.parametrize("backend", ["in-memory", "revm"])
+def test_a_user_suite_runs_on_the_chosen_backend(pytester: pytest.Pytester, backend: str) -> None:
+    pytester.makepyfile(test_user=USER_TESTS + BACKEND_TESTS)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hydrogen-seed", "3", "--hydrogen-backend", backend)
+    result.assert_outcomes(passed=6)
+
+
 def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
     result = pytester.runpytest_subprocess("--fixtures")
     text = result.stdout.str()

@@ -20,6 +20,7 @@ BAD = [
     (["simulate", "--size", "12"], "--size: must be a multiple of 8"),
     (["simulate", "--nodes", "2"], "--nodes: must be from 3"),
     (["simulate", "--out", "/etc/hostname"], "--out: /etc/hostname exists and is not a folder"),
+    (["simulate", "--backend", "anvil"], "--backend: invalid choice: 'anvil'"),
     (["simulate", "--out", "/etc/hostname/x"], "/etc/hostname is not a folder"),
     (["sandbox", "--rpc-port", "99999"], "--rpc-port: must be from 0 to 65535"),
     (["sandbox", "--rpc-port", "-1"], "--rpc-port: must be from 0 to 65535"),

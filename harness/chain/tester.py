@@ -11,11 +11,33 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend, topics_match
-from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, mix_hash
+from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, INITIAL_BASE_FEE, mix_hash, opcode_block_hash
 from hydrogen_harness.chain.block_logs import BlockLogIndex, LogRecord
 
 __all__ = ["TesterBackend", "BLOCK_GAS_LIMIT"]
 
+
+
+def _answer_blockhash_as_revm(chain: Any) -> None:
+    """Make the BLOCKHASH opcode of py-evm `chain` answer `opcode_block_hash`, as revm
+    does, so that the Task contract selects the same nodes on both in-memory chains.
+    Block headers and their hashes are untouched. (The chain class is eth-tester's,
+    made for this chain alone; a revert rebuilds the chain from the same class.)"""
+    from eth.vm.forks.prague import PragueVM
+    from eth.vm.forks.prague.state import PragueState
+    from eth_typing import Hash32
+
+    class RevmBlockhashState(PragueState):
+        def get_ancestor_hash(self, block_number: int) -> Hash32:
+            depth = self.block_number - block_number
+            if block_number < 0 or not 0 < depth <= 256:
+                return Hash32(b"")
+            return Hash32(opcode_block_hash(block_number))
+
+    (first, vm), *rest = type(chain).vm_configuration
+    if vm is not PragueVM or rest:
+        raise RuntimeError(f"expected eth-tester's chain to run PragueVM alone, found {type(chain).vm_configuration}")
+    type(chain).vm_configuration = ((first, PragueVM.configure(__name__="RevmBlockhashPragueVM", _state_class=RevmBlockhashState)),)
 
 
 def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callable[[], int] | None) -> Any:
@@ -38,11 +60,11 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
             params = PyEVMBackend._generate_genesis_params(
                 overrides={"timestamp": genesis_timestamp, "gas_limit": BLOCK_GAS_LIMIT}
             )
-            # H-net clients send legacy transactions priced at 1 wei: a base fee of
-            # 1 wei stays 1 wei while blocks are less than half full.
-            params["base_fee_per_gas"] = 1
+            params["base_fee_per_gas"] = INITIAL_BASE_FEE
             state = PyEVMBackend._generate_genesis_state(num_accounts=1)
             super().__init__(genesis_parameters=params, genesis_state=state)
+            if wall_clock is None:  # the harness clock: the simulation's chain, as on revm
+                _answer_blockhash_as_revm(self.chain)
             self.pin_pending_header()
 
         def pin_pending_header(self) -> None:

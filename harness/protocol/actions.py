@@ -8,10 +8,11 @@ kind rather than on words in the text.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from enum import Enum
-from typing import NamedTuple
+from typing import NamedTuple, Protocol
 
-__all__ = ["Action", "ActionKind"]
+__all__ = ["Action", "ActionCursor", "ActionKind", "Actor"]
 
 
 class ActionKind(Enum):
@@ -29,3 +30,34 @@ class Action(NamedTuple):
     task_id: int | None
     what: str
     kind: ActionKind
+
+
+class Actor(Protocol):
+    """What the network and the sandbox drive: a simulated node or an application."""
+
+    name: str
+
+    @property
+    def actions(self) -> Sequence[Action]: ...
+
+    def step(self) -> bool:
+        """Act at most once on what the actor knows; True if it did anything."""
+        ...
+
+
+class ActionCursor:
+    """An actor's actions not read yet: each action is handed out once, in order."""
+
+    def __init__(self, actor: Actor) -> None:
+        self.actor = actor
+        self._seen = 0
+
+    def new(self) -> Sequence[Action]:
+        actions = self.actor.actions
+        fresh = actions[self._seen :]
+        self._seen = len(actions)
+        return fresh
+
+    def reset(self) -> None:
+        """Read from the first action again (the actor's list was cleared)."""
+        self._seen = 0

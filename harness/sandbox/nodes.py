@@ -33,7 +33,7 @@ from typing import Protocol
 from hydrogen_harness.fakes.node import SimulatedNode
 from hydrogen_harness.chain.event_feed import ChainSource, EventFeed
 from hydrogen_harness.chain.contracts import Deployment
-from hydrogen_harness.protocol.actions import ActionKind
+from hydrogen_harness.protocol.actions import ActionCursor, ActionKind
 from hydrogen_harness.protocol.events import (
     TaskAborted,
     TaskCreated,
@@ -121,7 +121,7 @@ class _NodeWorker:
         # Held while the node acts: `NodeLoop.held()` takes every node's to hold them all still.
         self.acting = threading.RLock()
         self.has_work = False  # written by this worker only, read by the reader
-        self.actions_seen = 0
+        self.actions = ActionCursor(node)
         self.thread = threading.Thread(target=self._run, name=f"sandbox-{node.name}", daemon=True)
 
     def _run(self) -> None:
@@ -154,18 +154,17 @@ class _NodeWorker:
     def report_actions(self) -> None:
         """Node actions: failures always, the rest when verbose."""
         loop, node = self.loop, self.node
-        for action in node.actions[self.actions_seen:]:
+        for action in self.actions.new():
             if loop._recorder is not None:
                 loop._recorder.node_action(node.name, action.what, action.task_id)
             if loop._verbose or action.kind in _NOTEWORTHY:
                 where = f"task {action.task_id}: " if action.task_id is not None else ""
                 loop._log(f"  {node.name}: {where}{action.what}")
-        self.actions_seen = len(node.actions)
 
     def forget(self) -> None:
         self.inbox.clear()
         self.node.reset()
-        self.actions_seen = 0
+        self.actions.reset()
         self.has_work = False
 
 

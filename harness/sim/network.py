@@ -19,6 +19,7 @@ from hydrogen_harness.fakes.behaviour import Behaviour
 from hydrogen_harness.fakes.diffusion import DeterministicGenerator, ImageGenerator
 from hydrogen_harness.fakes.node import SimulatedNode
 from hydrogen_harness.chain.event_feed import ContractChainSource, EventFeed
+from hydrogen_harness.protocol.actions import ActionCursor, Actor
 from hydrogen_harness.fakes.relay import MemoryStorage, RelayService, create_app
 from hydrogen_harness.fakes.relay.transport import FaultInjector
 from hydrogen_harness.client.app import AllowanceMode, Application, WatchMode
@@ -72,7 +73,7 @@ class Network:
         self.generator = generator or DeterministicGenerator()
         self.timeline: list[TimelineEntry] = []
         self.events: list[TaskEvent] = []
-        self._actions_seen: dict[str, int] = {}
+        self._action_cursors: dict[str, ActionCursor] = {}
         self.steps = 0
         start = self.chain.block_number + 1
         self._feed = EventFeed(ContractChainSource(self.contracts.task), start)
@@ -153,12 +154,11 @@ class Network:
 
     def _flush_actions(self) -> None:
         """Copy what actors did (including outside `step`, e.g. `app.submit`) to the timeline."""
-        actors: list[SimulatedNode | Application] = [*self.nodes, *self.apps]
+        actors: list[Actor] = [*self.nodes, *self.apps]
         for actor in actors:
-            seen = self._actions_seen.get(actor.name, 0)
-            for action in actor.actions[seen:]:
+            cursor = self._action_cursors.setdefault(actor.name, ActionCursor(actor))
+            for action in cursor.new():
                 self._record(actor.name, action.what, action.task_id)
-            self._actions_seen[actor.name] = len(actor.actions)
 
     def _new_events(self) -> list[TaskEvent]:
         return self._feed.poll()

@@ -543,6 +543,7 @@ def _decoded(raw: bytes) -> tuple[_Tx, str]:
     if not isinstance(fields, list) or len(fields) != {0: 9, 1: 11, 2: 12}[kind]:
         raise ValidationError(f"a type {kind} transaction has {({0: 9, 1: 11, 2: 12})[kind]} fields")
     number = [int.from_bytes(f, "big") if isinstance(f, bytes) else 0 for f in fields]
+    chain_id: int | None
     if kind == 2:
         chain_id, nonce, priority, max_fee, gas = number[:5]
         to, value, data, access = fields[5], number[6], fields[7], fields[8]

@@ -28,6 +28,7 @@ from web3 import Web3
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend
+from hydrogen_harness.chain.tx_signing import sign_transaction
 from hydrogen_harness.protocol.reverts import RevertError
 
 __all__ = [
@@ -218,13 +219,14 @@ class Chain:
         to = fields["to"]
         if to is not None:
             tx["to"] = to_checksum_address(to)
-        signed = sender.sign_transaction(tx)
-        return SignedTransaction(
-            sender=sender.address,
-            tx=tx,
-            raw=bytes(signed.raw_transaction),
-            tx_hash="0x" + bytes(signed.hash).hex(),
-        )
+        # eth-account's signing, byte for byte, without its formatting layers (see tx_signing).
+        fast = sign_transaction(sender.key, tx) if isinstance(sender, LocalAccount) else None
+        if fast is not None:
+            raw, tx_hash = fast
+        else:
+            signed = sender.sign_transaction(tx)
+            raw, tx_hash = bytes(signed.raw_transaction), bytes(signed.hash)
+        return SignedTransaction(sender=sender.address, tx=tx, raw=raw, tx_hash="0x" + tx_hash.hex())
 
     def send_signed(self, signed: SignedTransaction, label: str = "") -> TxReceipt:
         """Send a signed transaction; return the receipt or raise `RevertError`."""

@@ -120,6 +120,8 @@ class SimulatedNode:
         self.seed = seed
         self.store = store
         self.tasks: dict[int, NodeTask] = {}
+        self._open: dict[int, NodeTask] = {}  # see active()
+        self._indexed = 0  # len(self.tasks) when _open was built
         self.crashed = False
         self.steps = 0
         # What the node did, in order.
@@ -187,7 +189,10 @@ class SimulatedNode:
         for event in events:
             if isinstance(event, TaskCreated):
                 if event.selected_node == self.address and event.task_id not in self.tasks:
-                    self.tasks[event.task_id] = NodeTask(event.task_id, event.round, self._deadline(event))
+                    new = self.tasks[event.task_id] = NodeTask(event.task_id, event.round, self._deadline(event))
+                    if self._indexed == len(self.tasks) - 1:  # the index was current: keep it so
+                        self._open[event.task_id] = new
+                        self._indexed += 1
                 continue
             task = self.tasks.get(event.task_id)
             if task is None:
@@ -244,6 +249,7 @@ class SimulatedNode:
             # A task whose error report stands is on the error path, as a fresh report is.
             kind = ActionKind.ERROR_REPORT if task.phase is NodeTaskPhase.ERROR_REPORTED else ActionKind.INFO
             self._did(info.id, f"resumed ({task.phase.value})", kind)
+        self._indexed = -1  # tasks were replaced in place: index them again
         ours = {task_id for task_id, task in self.tasks.items() if task.resumed}
         self.observe(e for e in events if e.task_id in ours and not isinstance(e, TaskCreated))
         if self.store is not None:
@@ -263,7 +269,20 @@ class SimulatedNode:
     # ------------------------------------------------------------ stepping
 
     def active(self) -> list[NodeTask]:
-        return [t for t in self.tasks.values() if t.phase is not NodeTaskPhase.DONE]
+        """The tasks not done, in the order they came. Read from an index of the tasks
+        not yet seen done (DONE is final), rebuilt when tasks are added or removed:
+        scanning every task the node ever had, every step, made each task slower than
+        the one before."""
+        if len(self.tasks) != self._indexed:
+            self._open = {i: t for i, t in self.tasks.items() if t.phase is not NodeTaskPhase.DONE}
+            self._indexed = len(self.tasks)
+        found = []
+        for task_id, task in list(self._open.items()):
+            if task.phase is NodeTaskPhase.DONE or self.tasks.get(task_id) is not task:
+                del self._open[task_id]
+            else:
+                found.append(task)
+        return found
 
     def waiting_on(self) -> str:
         """What the node waits for, for a stuck simulation's error message."""

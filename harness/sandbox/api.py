@@ -31,6 +31,7 @@ from hydrogen_harness.sim.network import TimelineEntry
 from hydrogen_harness.protocol.constants import CNX, NodeStatus
 from hydrogen_harness.sandbox.pool import assign
 from hydrogen_harness.sandbox.deploy import sandbox_account
+from hydrogen_harness.sandbox.state import SandboxInfo
 
 if TYPE_CHECKING:
     from hydrogen_harness.fakes.node import SimulatedNode
@@ -77,7 +78,7 @@ class SandboxApi:
     """The test-facing half of `Sandbox` (see the module docstring)."""
 
     # Set by Sandbox.
-    info: dict[str, Any]
+    info: SandboxInfo
     chain: Chain | None
     faults: ServerFaults
     options: Any
@@ -95,15 +96,15 @@ class SandboxApi:
 
     # ------------------------------------------------------------ where to connect
 
-    def _info(self, key: str) -> Any:
-        if key not in self.info:
+    def _running(self) -> SandboxInfo:
+        if not self.info:
             raise RuntimeError("the sandbox is not running: call start() first")
-        return self.info[key]
+        return self.info
 
     @property
     def rpc_url(self) -> str:
         """The chain's JSON-RPC URL (http://127.0.0.1:PORT)."""
-        return str(self._info("rpc_url"))
+        return self._running()["rpc_url"]
 
     @property
     def ws_url(self) -> str:
@@ -113,7 +114,7 @@ class SandboxApi:
     @property
     def relay_url(self) -> str:
         """The Relay's base URL (its API is under /v1)."""
-        return str(self._info("relay_url"))
+        return self._running()["relay_url"]
 
     @property
     def dapp_url(self) -> str:
@@ -122,12 +123,12 @@ class SandboxApi:
 
     @property
     def chain_id(self) -> int:
-        return int(self._info("chain_id"))
+        return self._running()["chain_id"]
 
     @property
     def addresses(self) -> dict[str, ChecksumAddress]:
         """The contracts: {"token": CNX, "node": Node registry, "task": Task}, checksummed."""
-        return {name: to_checksum_address(address) for name, address in self._info("contracts").items()}
+        return {name: to_checksum_address(address) for name, address in self._running()["contracts"].items()}
 
     def abi(self, name: str) -> list[dict[str, Any]]:
         """The ABI of "token", "node" or "task" (the JSON shipped in harness/chain/abi/)."""

@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 from eth_account.signers.local import LocalAccount
@@ -88,7 +88,7 @@ from hydrogen_harness.sandbox.deploy import (
     retire_nodes,
     sandbox_account,
 )
-from hydrogen_harness.sandbox.state import SandboxState, StateInUse
+from hydrogen_harness.sandbox.state import SandboxInfo, SandboxState, StateInUse
 from hydrogen_harness.sandbox.timeline import ACTOR_HEADER, Timeline
 
 __all__ = ["SandboxError", "SandboxOptions", "Sandbox", "Wallet", "run_sandbox"]
@@ -183,7 +183,7 @@ class Sandbox(SandboxApi):
         self.options = options
         self.log = log
         self.state = SandboxState(options.state)
-        self.info: dict[str, Any] = {}
+        self.info = cast(SandboxInfo, {})  # filled in by start()
         self.startup_seconds = 0.0
         self.replayed_blocks = 0
         self._stack = contextlib.ExitStack()
@@ -558,7 +558,7 @@ class Sandbox(SandboxApi):
 
     def _describe(
         self, chain: Chain, record: DeploymentRecord, rpc_url: str, relay_url: str, app: LocalAccount, nodes: list[LocalAccount]
-    ) -> dict[str, Any]:
+    ) -> SandboxInfo:
         d = record.deployment
         owner = d.owner
         return {

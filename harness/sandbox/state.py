@@ -24,9 +24,44 @@ import os
 import shutil
 import time
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any, NotRequired, TextIO, TypedDict
 
-__all__ = ["SandboxState", "StateInUse"]
+__all__ = ["AccountInfo", "SandboxInfo", "SandboxState", "StateInUse"]
+
+
+class AccountInfo(TypedDict):
+    address: str | None
+    private_key: str | None
+
+
+class NodeInfo(TypedDict):
+    address: str
+    behaviour: str
+
+
+class DeploymentInfo(TypedDict):
+    block: int
+    block_hash: str
+
+
+class SandboxInfo(TypedDict):
+    """`sandbox.json`: what a running sandbox tells its users (and its next start)."""
+
+    rpc_url: str
+    relay_url: str
+    dashboard_url: NotRequired[str]
+    chain_id: int
+    contracts: dict[str, str]  # token, node, task
+    abi: dict[str, list[dict[str, Any]]]
+    app: AccountInfo
+    owner: AccountInfo
+    nodes: list[NodeInfo]
+    chain: str  # "in-memory" or "anvil"
+    deployment: DeploymentInfo
+    code_version: str
+    relay_db: str
+    pid: int
+    started_at: int
 
 _OWNED = ("sandbox.json", "chain.jsonl", "clock.json", "anvil.log")
 _RELAY_GLOB = "relay-*.sqlite*"
@@ -93,7 +128,7 @@ class SandboxState:
             return None
         return info if isinstance(info, dict) else None
 
-    def write_info(self, info: dict[str, Any]) -> None:
+    def write_info(self, info: SandboxInfo) -> None:
         # Written whole then renamed: a client polling for the file never reads half of it.
         _write_private(self.info_path, json.dumps(info, indent=2) + "\n")
 

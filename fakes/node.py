@@ -175,6 +175,8 @@ class SimulatedNode:
         """Start afresh, as a restarted node process would (the chain was reverted under
         it): no tasks, no pending requests, no crash, no history."""
         self.tasks.clear()
+        self._open.clear()
+        self._indexed = 0
         if self.store is not None:
             self.store.clear()
         self._requests.clear()

@@ -10,6 +10,8 @@ between the backends.
 
 from __future__ import annotations
 
+from functools import lru_cache
+
 from eth_utils import keccak
 
 __all__ = ["BLOCK_GAS_LIMIT", "INITIAL_BASE_FEE", "mix_hash", "next_base_fee", "opcode_block_hash"]
@@ -20,6 +22,7 @@ BLOCK_GAS_LIMIT = 60_000_000  # H-net clients send ~43M gas limits (PROTOCOL.md 
 INITIAL_BASE_FEE = 1
 
 
+@lru_cache(maxsize=1024)  # asked several times for each block
 def mix_hash(seed: int, number: int) -> bytes:
     """Block `number`'s mix hash (prevrandao) on a chain seeded with `seed`."""
     return keccak(f"hydrogen-harness-block:{seed}:{number}".encode())

@@ -46,6 +46,7 @@ from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend, topics_match
 from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, INITIAL_BASE_FEE, mix_hash, next_base_fee
+from hydrogen_harness.chain.tx_signing import rlp_encode
 from hydrogen_harness.protocol.reverts import RevertError, revert_reason
 
 __all__ = ["Failure", "RevmBackend"]
@@ -165,10 +166,15 @@ class RevmBackend(Backend):
             )
         )
 
-    def _mine(self, gas_used: int = 0, tx_hash: str | None = None, logs: list[dict[str, Any]] | None = None) -> _Block:
+    def _pending_hash(self, tx_hash: str | None) -> bytes:
+        """The hash the pending block gets when mined with `tx_hash` (or empty)."""
+        number, stamp, _ = self._pending()
+        return _block_hash(self._blocks[-1].hash, number, stamp, mix_hash(self.seed, number), (tx_hash,) if tx_hash else ())
+
+    def _mine(self, gas_used: int = 0, tx_hash: str | None = None, logs: list[dict[str, Any]] | None = None, block_hash: bytes | None = None) -> _Block:
         number, stamp, base_fee = self._pending()
         txs = (tx_hash,) if tx_hash is not None else ()
-        block_hash = _block_hash(self._blocks[-1].hash, number, stamp, mix_hash(self.seed, number), txs)
+        block_hash = block_hash or self._pending_hash(tx_hash)
         block = _Block(number, stamp, block_hash, base_fee, gas_used, txs, logs or [])
         self._blocks.append(block)
         self._next_timestamp = None
@@ -316,7 +322,7 @@ class RevmBackend(Backend):
         for address, slot, value, old in slots:
             self._write_slot(address, slot, value, old)
 
-        block_hash = _block_hash(self._blocks[-1].hash, number, self._pending()[1], mix_hash(self.seed, number), (tx_hash,))
+        block_hash = self._pending_hash(tx_hash)
         hash_bytes = HexBytes(tx_hash)
         logs: list[dict[str, Any]] = []
         for index, log in enumerate(revm_logs):
@@ -333,8 +339,7 @@ class RevmBackend(Backend):
                     "logIndex": index,
                 }
             )
-        block = self._mine(gas_used, tx_hash, logs)
-        assert block.hash == block_hash
+        self._mine(gas_used, tx_hash, logs, block_hash)
         self._receipts[tx_hash] = AttributeDict(
             {
                 "blockHash": HexBytes(block_hash),
@@ -558,13 +563,13 @@ def _decoded(raw: bytes) -> tuple[_Tx, str]:
     v, r, s = number[-3:]
     if kind:
         recovery = v
-        signing = bytes([kind]) + rlp.encode(fields[:-3])
+        signing = bytes([kind]) + rlp_encode(fields[:-3])
     elif v >= 35:  # EIP-155
         chain_id, recovery = (v - 35) // 2, (v - 35) % 2
-        signing = rlp.encode([*fields[:6], chain_id, 0, 0])
+        signing = rlp_encode([*fields[:6], chain_id, 0, 0])
     else:
         chain_id, recovery = None, v - 27
-        signing = rlp.encode(fields[:6])
+        signing = rlp_encode(fields[:6])
     if recovery not in (0, 1) or not 0 < r < _SECP256K1_N or not 0 < s <= _SECP256K1_N // 2:
         raise ValidationError("Invalid signature: v, r or s is out of range")
     if access:

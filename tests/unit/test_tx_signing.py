@@ -36,3 +36,18 @@ def test_other_shapes_are_left_to_eth_account() -> None:
     assert sign_transaction(key, {"nonce": 0, "gas": 21_000, "value": 0, "data": b"", "gasPrice": 1}) is None  # no chain id
     tx = {"chainId": 1, "nonce": 0, "gas": 21_000, "value": 0, "data": b"", "maxFeePerGas": 1, "maxPriorityFeePerGas": 0}
     assert sign_transaction(key, {**tx, "accessList": []}) is None
+
+
+_RLP_ITEMS = st.recursive(
+    st.one_of(st.integers(0, 2**256 - 1), st.binary(max_size=80)), lambda inner: st.lists(inner, max_size=6), max_leaves=20
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(item=_RLP_ITEMS)
+def test_rlp_encoding_is_the_rlp_packages(item: Any) -> None:
+    import rlp
+
+    from hydrogen_harness.chain.tx_signing import rlp_encode
+
+    assert rlp_encode(item) == rlp.encode(item)

@@ -12,7 +12,10 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-__all__ = ["BlockLogIndex", "LogRecord"]
+from eth_utils import to_checksum_address
+from hexbytes import HexBytes
+
+__all__ = ["BlockLogIndex", "LogRecord", "web3_log"]
 
 
 class LogRecord(NamedTuple):
@@ -25,6 +28,21 @@ class LogRecord(NamedTuple):
     transaction_index: int
     log_index: int  # block-wide, as eth_getLogs numbers them
     block_timestamp: int
+
+
+def web3_log(log: LogRecord, address: str | None = None) -> dict[str, Any]:
+    """A log as web3 hands it over: camelCase keys, checksummed address (pass `address`
+    when it is at hand, to skip the checksum), hashes and data as HexBytes."""
+    return {
+        "address": address or to_checksum_address(log.address),
+        "topics": [HexBytes(topic) for topic in log.topics],
+        "data": HexBytes(log.data),
+        "blockNumber": log.block_number,
+        "blockHash": HexBytes(log.block_hash),
+        "transactionHash": HexBytes(log.transaction_hash),
+        "transactionIndex": log.transaction_index,
+        "logIndex": log.log_index,
+    }
 
 
 class BlockLogIndex:

@@ -45,6 +45,7 @@ from web3.datastructures import AttributeDict
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend, topics_match
+from hydrogen_harness.chain.block_logs import LogRecord, web3_log
 from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, INITIAL_BASE_FEE, mix_hash, next_base_fee
 from hydrogen_harness.chain.tx_signing import rlp_encode
 from hydrogen_harness.protocol.reverts import RevertError, revert_reason
@@ -322,23 +323,24 @@ class RevmBackend(Backend):
         for address, slot, value, old in slots:
             self._write_slot(address, slot, value, old)
 
+        stamp = self._pending()[1]
         block_hash = self._pending_hash(tx_hash)
         hash_bytes = HexBytes(tx_hash)
         logs: list[dict[str, Any]] = []
         for index, log in enumerate(revm_logs):
             topics, payload = log.data
-            logs.append(
-                {
-                    "address": _checksum(log.address),
-                    "topics": [HexBytes(t) for t in topics],
-                    "data": HexBytes(payload),
-                    "blockNumber": number,
-                    "blockHash": HexBytes(block_hash),
-                    "transactionHash": hash_bytes,
-                    "transactionIndex": 0,
-                    "logIndex": index,
-                }
+            record = LogRecord(
+                address=bytes.fromhex(log.address.removeprefix("0x")),
+                topics=[bytes(t) for t in topics],
+                data=bytes(payload),
+                block_number=number,
+                block_hash=bytes(block_hash),
+                transaction_hash=bytes(hash_bytes),
+                transaction_index=0,
+                log_index=index,
+                block_timestamp=stamp,
             )
+            logs.append(web3_log(record, address=_checksum(log.address)))
         self._mine(gas_used, tx_hash, logs, block_hash)
         self._receipts[tx_hash] = AttributeDict(
             {

@@ -12,7 +12,7 @@ from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend, topics_match
 from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, INITIAL_BASE_FEE, mix_hash, opcode_block_hash
-from hydrogen_harness.chain.block_logs import BlockLogIndex, LogRecord
+from hydrogen_harness.chain.block_logs import BlockLogIndex, web3_log
 
 __all__ = ["TesterBackend", "BLOCK_GAS_LIMIT"]
 
@@ -145,20 +145,6 @@ def _seeded_pyevm_backend(seed: int, genesis_timestamp: int, wall_clock: Callabl
     return SeededPyEVMBackend()
 
 
-def _web3_log(log: LogRecord) -> dict[str, Any]:
-    """A log as web3 hands it over (camelCase keys, checksummed address)."""
-    return {
-        "address": to_checksum_address(log.address),
-        "topics": log.topics,
-        "data": log.data,
-        "blockNumber": log.block_number,
-        "blockHash": log.block_hash,
-        "transactionHash": log.transaction_hash,
-        "transactionIndex": log.transaction_index,
-        "logIndex": log.log_index,
-    }
-
-
 class TesterBackend(Backend):
     """The in-memory chain: eth-tester over py-evm, one block per transaction.
 
@@ -179,7 +165,7 @@ class TesterBackend(Backend):
         self.faucet_key: bytes = self.pyevm.account_keys[0].to_bytes()
         self.chain_id = int(self.pyevm.chain.chain_id)
         self.counts_own_nonces = True
-        self._logs = BlockLogIndex(_web3_log, capacity=50_000)
+        self._logs = BlockLogIndex(web3_log, capacity=50_000)
 
     def logs(self, addresses: set[str], from_block: int, to_block: int, topics: Sequence[Any] | None) -> list[Any]:
         """eth_getLogs read straight from py-evm's receipts, cached per block hash.

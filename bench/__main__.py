@@ -21,7 +21,7 @@ from bench.gas import bench_gas
 from bench.scale import seconds_per_task_aged, seconds_per_task_by_nodes
 from bench.workflow import bench_backends, bench_workflow, time_shares
 
-SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture", "nodes", "dashboard", "plugin_startup")
+SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture", "nodes", "dashboard", "plugin_startup", "isolation")
 
 
 def _workflow(quick: bool) -> dict[str, Any]:
@@ -139,6 +139,12 @@ def _dashboard(quick: bool) -> dict[str, Any]:
     return bench_dashboard(quick)
 
 
+def _isolation(quick: bool) -> dict[str, Any]:
+    from bench.isolation import bench_isolation
+
+    return bench_isolation(quick)
+
+
 def _plugin_startup(quick: bool) -> dict[str, Any]:
     """What the installed plugin adds to every pytest session of its user."""
     from bench.plugin_startup import bench_plugin_startup
@@ -157,6 +163,7 @@ RUNNERS = {
     "nodes": _nodes,
     "dashboard": _dashboard,
     "plugin_startup": _plugin_startup,
+    "isolation": _isolation,
 }
 
 

@@ -53,8 +53,8 @@ class _Binding:
 class Token(_Binding):
     """The CNX ERC20 token."""
 
-    def balance_of(self, address: str) -> int:
-        return int(self._call("balanceOf", to_checksum_address(address)))
+    def balance_of(self, address: str, block: int | str = "latest") -> int:
+        return int(self._call("balanceOf", to_checksum_address(address), block=block))
 
     def allowance(self, owner: str, spender: str) -> int:
         return int(self._call("allowance", to_checksum_address(owner), to_checksum_address(spender)))
@@ -75,8 +75,8 @@ class Token(_Binding):
 class NodeRegistry(_Binding):
     """The Node contract: joining, staking, pausing and quitting."""
 
-    def status(self, address: str) -> NodeStatus:
-        return NodeStatus(int(self._call("getNodeStatus", to_checksum_address(address))))
+    def status(self, address: str, block: int | str = "latest") -> NodeStatus:
+        return NodeStatus(int(self._call("getNodeStatus", to_checksum_address(address), block=block)))
 
     def total_nodes(self) -> int:
         return int(self._call("totalNodes"))
@@ -152,17 +152,17 @@ class TaskContract(_Binding):
             balance=int(raw[13]),
         )
 
-    def node_task(self, node: str) -> int:
-        return int(self._call("getNodeTask", to_checksum_address(node)))
+    def node_task(self, node: str, block: int | str = "latest") -> int:
+        return int(self._call("getNodeTask", to_checksum_address(node), block=block))
 
     def task_fee(self, task_id: int) -> int:
         return int(self._call("getTaskFee", task_id))
 
-    def fee_per_node(self) -> int:
-        return int(self._call("taskFeePerNode"))
+    def fee_per_node(self, block: int | str = "latest") -> int:
+        return int(self._call("taskFeePerNode", block=block))
 
-    def distance_threshold(self) -> int:
-        return int(self._call("distanceThreshold"))
+    def distance_threshold(self, block: int | str = "latest") -> int:
+        return int(self._call("distanceThreshold", block=block))
 
     def timeout(self, block: int | str = "latest") -> int:
         return int(self._call("timeout", block=block))

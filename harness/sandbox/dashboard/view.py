@@ -204,10 +204,13 @@ class DashboardView:
                 self._apply_movements(movements)
                 head = last
             self._settle_slashes()
-            self._read_tasks()
-            self._read_nodes()
-            self._read_balances()
-            self._read_params()
+            # The views at the block the events and transfers were read up to, not at the
+            # latest: a task deleted, a node freed or a fee paid in a block mined since
+            # must not show before that block's events and transfers do.
+            self._read_tasks(head)
+            self._read_nodes(head)
+            self._read_balances(head)
+            self._read_params(head)
             return self._snapshot(head, chain.now())
 
     def _note_senders(self, first: int, last: int) -> None:
@@ -365,14 +368,14 @@ class DashboardView:
 
     # ------------------------------------------------------------ what has no event
 
-    def _read_tasks(self) -> None:
+    def _read_tasks(self, block: int) -> None:
         deployment = self._deployment()
         stale, self._stale_tasks = self._stale_tasks[:STALE_READS], self._stale_tasks[STALE_READS:]
         for task_id in self._changed_tasks | set(stale):
             task = self._tasks.get(task_id)
             if task is None or not task.on_chain:
                 continue
-            info = deployment.task.get_task(task.task_id)
+            info = deployment.task.get_task(task.task_id, block=block)
             if info.exists:
                 task.deadline, task.balance = info.timeout, info.balance
             else:
@@ -385,7 +388,7 @@ class DashboardView:
                 if record is not None and record.status is RelayTaskStatus.RESULTS_UPLOADED:
                     task.images = record.image_count
 
-    def _read_nodes(self) -> None:
+    def _read_nodes(self, block: int) -> None:
         for simulated in self.sandbox.all_nodes:
             if simulated.address not in self._nodes:
                 self._node(simulated.address)
@@ -393,22 +396,26 @@ class DashboardView:
         deployment = self._deployment()
         for address in self._changed_nodes | set(stale):
             node = self._nodes[address]
-            node.status = deployment.node.status(address)
-            node.task = deployment.task.node_task(address)
+            node.status = deployment.node.status(address, block=block)
+            node.task = deployment.task.node_task(address, block=block)
         self._changed_nodes.clear()
 
-    def _read_balances(self) -> None:
+    def _read_balances(self, block: int) -> None:
         token = self._deployment().token
         for party in self._changed_parties:
             if int(party, 16) != 0:
-                self._balances[party] = token.balance_of(party)
+                self._balances[party] = token.balance_of(party, block=block)
         self._changed_parties.clear()
 
-    def _read_params(self) -> None:
+    def _read_params(self, block: int) -> None:
         if not self._params_changed:
             return
         task = self._deployment().task
-        self._params = {"task_fee": _units(task.fee_per_node()), "timeout": task.timeout(), "distance_threshold": task.distance_threshold()}
+        self._params = {
+            "task_fee": _units(task.fee_per_node(block=block)),
+            "timeout": task.timeout(block=block),
+            "distance_threshold": task.distance_threshold(block=block),
+        }
         self._params_changed = False
 
     # ------------------------------------------------------------ the snapshot

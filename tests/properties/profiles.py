@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from hypothesis import HealthCheck, Phase, seed, settings
 
-__all__ = ["LONG_RUN", "PROFILES", "STATS", "Budget", "budget", "long_runs_required", "profile_name", "run_seed", "seeded"]
+__all__ = ["LONG_RUN", "PROFILES", "STATS", "Budget", "RunStats", "budget", "long_runs_required", "profile_name", "run_seed", "seeded"]
 
 PROFILE_ENV = "HYPOTHESIS_PROFILE"
 SEED_ENV = "HYPOTHESIS_SEED"
@@ -31,10 +31,11 @@ _COMMON: dict[str, Any] = {
 # max_examples and stateful_step_count are those of the settlement machine; the
 # pure tests take theirs from `Budget`.
 PROFILES: dict[str, dict[str, Any]] = {
-    # Inside `make test`: the whole of tests/properties in about a minute.
+    # Inside `make test` (on revm, plus test_on_eth_tester.py): the whole of tests/properties
+    # in about ten seconds.
     "quick": {**_COMMON, "max_examples": 20, "stateful_step_count": 30},
     # `make test-deep`: 256 runs of up to 500 steps (Foundry's invariant-testing
-    # defaults), on the revm fast path (HYDROGEN_BACKEND=revm, set by the Makefile).
+    # defaults), on the revm fast path (HYDROGEN_BACKEND=revm, the default).
     "deep": {**_COMMON, "max_examples": 256, "stateful_step_count": 500},
     # `python -m bench.mutation`: 400 runs of 50 steps (~30 s a pass on revm; at 100 runs some
     # mutants escaped under some seeds). A failure is all we need, so no shrinking, and no
@@ -55,12 +56,22 @@ class Budget:
     similarity_on_chain: int  # similarity through two disclosures, ~0.3 s an example
     commitments: int  # disclosure accepted iff result and nonce match, ~0.3 s
     selection: int  # createTask picks 3 distinct AVAILABLE nodes, ~0.5 s
+    # test_on_eth_tester.py: the same properties on eth-tester, whichever backend the
+    # others run on (revm by default), so the eth-tester path stays covered.
+    machine_on_eth_tester: int  # settlement-machine runs (the profile's steps each), ~1.5 s a 30-step run
+    pure_on_eth_tester: int  # examples of each pure property, ~0.3 s each
 
 
 _BUDGETS = {
-    "quick": Budget(similarity_probe=500, similarity_on_chain=25, commitments=25, selection=20),
-    "deep": Budget(similarity_probe=3000, similarity_on_chain=100, commitments=100, selection=60),
-    "mutation": Budget(similarity_probe=300, similarity_on_chain=10, commitments=10, selection=8),
+    "quick": Budget(
+        similarity_probe=500, similarity_on_chain=25, commitments=25, selection=20, machine_on_eth_tester=3, pure_on_eth_tester=5
+    ),
+    "deep": Budget(
+        similarity_probe=3000, similarity_on_chain=100, commitments=100, selection=60, machine_on_eth_tester=8, pure_on_eth_tester=20
+    ),
+    "mutation": Budget(
+        similarity_probe=300, similarity_on_chain=10, commitments=10, selection=8, machine_on_eth_tester=2, pure_on_eth_tester=3
+    ),
 }
 
 
@@ -124,12 +135,13 @@ class RunStats:
     seconds: float = 0.0
     outcomes: Counter[str] = field(default_factory=Counter)
     started: float = field(default_factory=time.perf_counter)
+    name: str = "settlement machine"
 
     def summary(self) -> str:
         per_run = self.steps / self.runs if self.runs else 0.0
         rate = self.steps / self.seconds if self.seconds else 0.0
         return (
-            f"settlement machine [{profile_name()} profile, {self._seeds()}]: {self.runs} runs "
+            f"{self.name} [{profile_name()} profile, {self._seeds()}]: {self.runs} runs "
             f"({self.long_runs} of at least {LONG_RUN} steps, {self.full_runs} of the full "
             f"{settings.default.stateful_step_count}), "
             f"{self.steps} steps ({per_run:.1f} per run), {self.seconds:.1f} s wall time, {rate:.1f} steps/s; "

@@ -15,7 +15,7 @@ Request signing round trips are in tests/unit/test_signing.py.
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,6 @@ from eth_account.signers.local import LocalAccount
 from hypothesis import given, note, settings
 from hypothesis import strategies as st
 
-from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.compiler import compile_contract
 from hydrogen_harness.protocol.events import TaskAborted, TaskSuccess
 from hydrogen_harness.protocol.phash import similar
@@ -33,7 +32,7 @@ from hydrogen_harness.protocol.constants import ZERO_HASH, NodeStatus, commitmen
 from tests.properties import model
 from tests.properties.profiles import budget, seeded
 from tests.properties.results import nonce_for, words
-from tests.properties.world import World, backend_name, source_folder
+from tests.properties.world import World, backend_name, new_chain, source_folder
 
 PROBE_SOURCE = Path(__file__).parent / "probe" / "SimilarityProbe.vy"
 
@@ -73,24 +72,35 @@ def result_pairs(draw: st.DrawFn, non_empty: bool = False) -> tuple[bytes, bytes
 # ------------------------------------------------------------ similarity: the probe
 
 
-@pytest.fixture(scope="module")
-def probe(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
-    """SimilarityProbe compiled beside the Task.vy under test, on a chain of its own."""
-    folder = tmp_path_factory.mktemp("probe")
+Probe = Callable[[bytes, bytes, int], bool]
+
+
+def deploy_probe(folder: Path, backend: str) -> Probe:
+    """SimilarityProbe compiled beside the Task.vy under test (copied into `folder`), on a
+    `backend` chain of its own; returns its `similar(a, b, threshold)`."""
     for source in source_folder().glob("*.vy"):
         shutil.copy(source, folder / source.name)
     shutil.copy(PROBE_SOURCE, folder / PROBE_SOURCE.name)
     compiled = compile_contract("SimilarityProbe", folder)
-    chain = Chain.revm(seed=11) if backend_name() == "revm" else Chain.in_memory(seed=11)
+    chain = new_chain(backend, 11)
     contract = chain.deploy(chain.faucet, compiled.abi, compiled.bytecode)
-    yield lambda a, b, t: bool(chain.call(contract.functions.similar(a, b, t)))
+    return lambda a, b, t: bool(chain.call(contract.functions.similar(a, b, t)))
 
 
-def test_similarity_probe(probe: Any) -> None:
+@pytest.fixture(scope="module")
+def probe(tmp_path_factory: pytest.TempPathFactory) -> Probe:
+    """The probe on the property tests' backend."""
+    return deploy_probe(tmp_path_factory.mktemp("probe"), backend_name())
+
+
+def test_similarity_probe(probe: Probe) -> None:
     """Task's `_similar` answers as `hydrogen_harness.protocol.phash.similar` (and as the ghost ledger's)."""
+    check_similarity_probe(probe, budget().similarity_probe)
 
+
+def check_similarity_probe(probe: Probe, examples: int) -> None:
     @seeded
-    @settings(max_examples=budget().similarity_probe)
+    @settings(max_examples=examples)
     @given(pair=result_pairs())
     def check(pair: tuple[bytes, bytes, int]) -> None:
         a, b, threshold = pair
@@ -113,10 +123,14 @@ def _start_task(world: World, task_hash: bytes) -> tuple[int, list[LocalAccount]
 
 def test_similarity_on_chain(world: World) -> None:
     """Two disclosures make the task succeed iff their results are similar."""
+    check_similarity_on_chain(world, budget().similarity_on_chain)
+
+
+def check_similarity_on_chain(world: World, examples: int) -> None:
     task = world.d.task
 
     @seeded
-    @settings(max_examples=budget().similarity_on_chain)
+    @settings(max_examples=examples)
     @given(pair=result_pairs(non_empty=True))
     def check(pair: tuple[bytes, bytes, int]) -> None:
         a, b, threshold = pair
@@ -167,10 +181,14 @@ def disclosures(draw: st.DrawFn) -> tuple[bytes, bytes, bytes, bytes]:
 def test_commitment_check(world: World) -> None:
     """A disclosure is accepted iff commitment_of(disclosed result, stored nonce) equals
     the stored commitment; otherwise it reverts "Mismatch result and commitment"."""
+    check_commitments(world, budget().commitments)
+
+
+def check_commitments(world: World, examples: int) -> None:
     task = world.d.task
 
     @seeded
-    @settings(max_examples=budget().commitments)
+    @settings(max_examples=examples)
     @given(case=disclosures())
     def check(case: tuple[bytes, bytes, bytes, bytes]) -> None:
         committed, nonce, stored, disclosed = case
@@ -201,11 +219,15 @@ def test_commitment_check(world: World) -> None:
 def test_selection(world: World) -> None:
     """createTask selects 3 distinct nodes that were AVAILABLE (never PAUSED, BUSY or
     QUIT ones), makes them BUSY, and getSelectedNode predicted them in the pending block."""
+    check_selection(world, budget().selection)
+
+
+def check_selection(world: World, examples: int) -> None:
     d = world.d
     nodes = list(world.nodes.values())
 
     @seeded
-    @settings(max_examples=budget().selection)
+    @settings(max_examples=examples)
     @given(
         statuses=st.lists(st.sampled_from(("available", "paused", "busy", "quit")), min_size=8, max_size=8),
         task_hash=st.binary(min_size=32, max_size=32),

@@ -31,7 +31,7 @@ from hydrogen_harness.plugin import expect_revert
 from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
 from hydrogen_harness.protocol.reverts import RevertError
 from tests.properties.model import BUSY_STATES, INFINITE, Event, Ledger, ModelError, Revert, TaskState
-from tests.properties.profiles import LONG_RUN, STATS, long_runs_required, seeded
+from tests.properties.profiles import LONG_RUN, STATS, RunStats, long_runs_required, seeded
 from tests.properties.results import KINDS, node_result, nonce_for, words
 from tests.properties.world import Reading, World
 
@@ -92,9 +92,10 @@ def _topic_address(topic: Any) -> str:
 
 
 class SettlementMachine(RuleBasedStateMachine):
-    def __init__(self, world: World) -> None:
+    def __init__(self, world: World, stats: RunStats = STATS) -> None:
         super().__init__()
         self.w = world
+        self.stats = stats  # where the run's figures go (the session report's: STATS)
         self.d = world.d
         # Undone in teardown: a state machine's run spans calls, so no `with` block fits.
         self._isolation = world.chain.isolation()
@@ -140,18 +141,18 @@ class SettlementMachine(RuleBasedStateMachine):
             if in_flight is None and self._checks and self._checks % SWEEP_EVERY != 1:
                 self._verify(sweep=True)  # a last complete check
         finally:
-            STATS.seconds += time.perf_counter() - self._started
+            self.stats.seconds += time.perf_counter() - self._started
             # Invariants first run after the initialize step, then after every step.
             if in_flight is None and self._checks:
-                STATS.runs += 1
-                STATS.steps += self._checks
-                STATS.full_runs += self._checks >= settings.default.stateful_step_count
-                STATS.long_runs += self._checks >= LONG_RUN
-                STATS.show_progress()
+                self.stats.runs += 1
+                self.stats.steps += self._checks
+                self.stats.full_runs += self._checks >= settings.default.stateful_step_count
+                self.stats.long_runs += self._checks >= LONG_RUN
+                self.stats.show_progress()
             elif isinstance(in_flight, AssertionError | RevertError):
-                STATS.failed_runs += 1
+                self.stats.failed_runs += 1
             else:
-                STATS.dropped_runs += 1
+                self.stats.dropped_runs += 1
             self._isolation.__exit__(None, None, None)
 
     # ------------------------------------------------------------ words
@@ -183,7 +184,7 @@ class SettlementMachine(RuleBasedStateMachine):
         except Revert as revert:
             self._say(f"{words_} -> reverts {revert.reason!r}")
             event(f"revert: {revert.reason}")
-            STATS.outcomes[f"revert {revert.reason!r}"] += 1
+            self.stats.outcomes[f"revert {revert.reason!r}"] += 1
             try:
                 with expect_revert(revert.reason):
                     send()
@@ -201,18 +202,18 @@ class SettlementMachine(RuleBasedStateMachine):
             label = e.name if e.name != "TaskAborted" else f"TaskAborted {e.detail[0]!r}"
             if e.name != "TaskCreated":
                 event(label)
-                STATS.outcomes[label] += 1
+                self.stats.outcomes[label] += 1
         return receipt
 
     def _describe(self, events: list[Event]) -> str:
         parts = []
         for what, who in self.model.effects:
             if what == "branch":
-                STATS.outcomes[f"settled: {who}"] += 1
+                self.stats.outcomes[f"settled: {who}"] += 1
                 continue
             parts.append(f"{what} {who if what == 'delete task' else self._n(who)}")
             if what in ("slash", "free unpaid"):
-                STATS.outcomes[what] += 1
+                self.stats.outcomes[what] += 1
         for e in events:
             if e.name == "TaskSuccess":
                 parts.append(f"TaskSuccess(result node {self._n(str(e.detail[1]))})")
@@ -346,7 +347,7 @@ class SettlementMachine(RuleBasedStateMachine):
             self.model.check_create(account.address)
         except Revert as revert:
             self._say(f"{app} createTask -> reverts {revert.reason!r}")
-            STATS.outcomes[f"revert {revert.reason!r}"] += 1
+            self.stats.outcomes[f"revert {revert.reason!r}"] += 1
             try:
                 with expect_revert(revert.reason):
                     self.d.task.create_task(account, task_hash)
@@ -370,7 +371,7 @@ class SettlementMachine(RuleBasedStateMachine):
         self._track_flows(created.receipt, created.task_id)
         self.truth[created.task_id] = words(truth)
         self.touched.add(created.task_id)
-        STATS.outcomes["task created"] += 1
+        self.stats.outcomes["task created"] += 1
         return created.task_id
 
     def _check_create_logs(self, receipt: Any, app: str) -> None:
@@ -519,7 +520,7 @@ class SettlementMachine(RuleBasedStateMachine):
     def _cancel(self, task_id: int, who: str, timestamp: int, how: str = "") -> None:
         task = self.model.live(task_id)
         if task is not None and timestamp > task.timeout and any(self.model.node_task.get(n, task_id) != task_id for n in task.selected):
-            STATS.outcomes["cancel while a selected node works on another task (deviation 2)"] += 1
+            self.stats.outcomes["cancel while a selected node works on another task (deviation 2)"] += 1
         self._act(
             f"{self._n(who)} cancelTask {task_id}{how}",
             lambda: self.model.cancel(who, task_id, timestamp),
@@ -599,7 +600,7 @@ class SettlementMachine(RuleBasedStateMachine):
         occasions = {call: found for call in FORBIDDEN if (found := self._forbidden_candidates(call))}
         call = data.draw(st.sampled_from(sorted(occasions, key=FORBIDDEN.index)), label="call")
         spot = data.draw(st.sampled_from(occasions[call]), label="on")
-        STATS.outcomes[f"forbidden: {call}"] += 1
+        self.stats.outcomes[f"forbidden: {call}"] += 1
         getattr(self, "_forbid_" + call.replace(" ", "_"))(spot)
 
     def _forbidden_candidates(self, call: str) -> list[Any]:

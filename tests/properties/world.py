@@ -27,10 +27,11 @@ from hydrogen_harness.chain.compiler import compile_contract
 from hydrogen_harness.chain.contracts import Deployment, deploy
 from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, NodeStatus, TaskInfo
 
-__all__ = ["BACKEND_ENV", "CONTRACTS_DIR_ENV", "backend_name", "INFINITE", "Reading", "World", "contracts_dir", "source_folder"]
+__all__ = ["BACKEND_ENV", "BACKENDS", "CONTRACTS_DIR_ENV", "backend_name", "INFINITE", "Reading", "World", "contracts_dir", "new_chain", "source_folder"]
 
 CONTRACTS_DIR_ENV = "HYDROGEN_CONTRACTS_DIR"
 BACKEND_ENV = "HYDROGEN_BACKEND"
+BACKENDS = ("in-memory", "revm")
 INFINITE = 2**256 - 1
 LENS_DIR = Path(__file__).parent / "lens"
 NODE_COUNT = 8
@@ -49,12 +50,20 @@ _TASK_INFO_TYPE = "(uint256,address,bytes32,bytes32,bool,address[],bytes32[],byt
 
 
 def backend_name() -> str:
-    """The chain under the property tests: HYDROGEN_BACKEND=revm for the fast path
-    (revm, no transactions or blocks), else the in-memory eth-tester chain."""
-    name = os.environ.get(BACKEND_ENV, "in-memory")
-    if name not in ("in-memory", "revm"):
+    """The chain under the property tests: revm (the fast path, the default), or the
+    in-memory eth-tester chain with HYDROGEN_BACKEND=in-memory. Whichever it is,
+    test_on_eth_tester.py also runs a few examples of each property on eth-tester."""
+    name = os.environ.get(BACKEND_ENV) or "revm"
+    if name not in BACKENDS:
         raise ValueError(f"{BACKEND_ENV}={name!r}: expected 'in-memory' or 'revm'")
     return name
+
+
+def new_chain(backend: str, seed: int) -> Chain:
+    """An empty chain of `backend` ("in-memory": eth-tester, or "revm")."""
+    if backend not in BACKENDS:
+        raise ValueError(f"unknown backend {backend!r}: expected 'in-memory' or 'revm'")
+    return Chain.revm(seed=seed) if backend == "revm" else Chain.in_memory(seed=seed)
 
 
 def contracts_dir() -> Path | None:
@@ -138,8 +147,9 @@ class World:
         self.baseline: Reading = self.read([])
 
     @classmethod
-    def build(cls, source_dir: Path | None = None) -> World:
-        chain = Chain.revm(seed=WORLD_SEED) if backend_name() == "revm" else Chain.in_memory(seed=WORLD_SEED)
+    def build(cls, source_dir: Path | None = None, backend: str | None = None) -> World:
+        """The world on `backend` ("in-memory" or "revm"; None: `backend_name()`)."""
+        chain = new_chain(backend or backend_name(), WORLD_SEED)
         d = deploy(chain, source_dir=source_dir or contracts_dir())
         lens_c = compile_contract("Lens", LENS_DIR)
         assert d.owner is not None

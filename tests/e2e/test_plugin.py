@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from tests.user_runs import lean
+
 pytest_plugins = ["pytester"]
 
 USER_TESTS = '''
@@ -37,6 +39,8 @@ def test_isolated(hydrogen_contracts):
 
 
 def test_a_user_suite_runs_on_the_installed_plugin(pytester: pytest.Pytester) -> None:
+    """With every installed plugin loaded (the other sessions here leave out the ones a
+    user's suite does not use, see tests/user_runs.py): ours works beside them."""
     pytester.makepyfile(test_user=USER_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hydrogen-seed", "3")
     result.assert_outcomes(passed=4)
@@ -61,12 +65,12 @@ def test_my_app_on_hydrogen_app(hydrogen_network, hydrogen_app):
 @pytest.mark.parametrize("backend", ["in-memory", "revm"])
 def test_a_user_suite_runs_on_the_chosen_backend(pytester: pytest.Pytester, backend: str) -> None:
     pytester.makepyfile(test_user=USER_TESTS + BACKEND_TESTS)
-    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "--hydrogen-seed", "3", "--hydrogen-backend", backend)
+    result = pytester.runpytest_subprocess(*lean("-p", "no:cacheprovider", "--hydrogen-seed", "3", "--hydrogen-backend", backend))
     result.assert_outcomes(passed=6)
 
 
 def test_fixtures_are_documented(pytester: pytest.Pytester) -> None:
-    result = pytester.runpytest_subprocess("--fixtures")
+    result = pytester.runpytest_subprocess(*lean("--fixtures"))
     text = result.stdout.str()
     for fixture in ("hydrogen_network", "hydrogen_app", "hydrogen_nodes", "hydrogen_relay", "hydrogen_contracts", "hydrogen_chain"):
         assert fixture in text

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.user_runs import lean
+
 ROOT = Path(__file__).resolve().parents[2]
 # What a wheel build reads: the metadata and the three folders that install as hydrogen_harness.
 BUILD_INPUTS = ("pyproject.toml", "README.md", "MANIFEST.in", "harness", "fakes", "contracts")
@@ -141,10 +143,10 @@ def test_a_user_project_with_its_own_harness_and_fakes(venv_python: Path, tmp_pa
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(text)
 
-    collected = _run([str(venv_python), "-m", "pytest", "--co", "-q", "-p", "no:cacheprovider"], cwd=project)
+    collected = _run([str(venv_python), "-m", "pytest", *lean("--co", "-q", "-p", "no:cacheprovider")], cwd=project)
     assert collected.returncode == 0, collected.stdout + collected.stderr
     assert "3 tests collected" in collected.stdout, collected.stdout
 
-    ran = _run([str(venv_python), "-m", "pytest", "-q", "-p", "no:cacheprovider"], cwd=project)
+    ran = _run([str(venv_python), "-m", "pytest", *lean("-q", "-p", "no:cacheprovider")], cwd=project)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "3 passed" in ran.stdout, ran.stdout

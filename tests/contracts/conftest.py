@@ -2,14 +2,23 @@
 
 Every test runs in its own chain snapshot (the plugin's `hydrogen_contracts`,
 named `contracts` in tests/conftest.py), so a fixture may change anything.
+
+`revm_contracts` is the same deployment on revm, for the few tests that need
+hundreds of transactions to check a property of the contracts (a statistic of
+the picks, gas as the network grows): there they take a second instead of half
+a minute. revm gives what eth-tester gives (the same gas, receipts and picks:
+tests/e2e/test_backends_agree.py), and everything else here runs on `contracts`.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.chain.chain import Chain
+from hydrogen_harness.chain.contracts import Deployment, deploy
 from hydrogen_harness.protocol.constants import CNX
 from tests.contracts.helpers import JoinNodes, RunningTask, start_task
 
@@ -42,3 +51,33 @@ def nodes(join_nodes: JoinNodes) -> dict[str, LocalAccount]:
 def task_run(contracts: Deployment, app: LocalAccount, nodes: dict[str, LocalAccount]) -> RunningTask:
     """A task created by `app` over the 3 `nodes` (task id 1, default fee 10 CNX)."""
     return start_task(contracts, app, nodes)
+
+
+@pytest.fixture(scope="session")
+def _revm_deployment(request: pytest.FixtureRequest) -> Deployment:
+    return deploy(Chain.revm(seed=request.config.getoption("--hydrogen-seed")))
+
+
+@pytest.fixture
+def revm_contracts(_revm_deployment: Deployment) -> Iterator[Deployment]:
+    """CNX, Node and Task on revm (seeded by --hydrogen-seed), isolated per test as
+    `contracts` is."""
+    with _revm_deployment.chain.isolation():
+        yield _revm_deployment
+
+
+@pytest.fixture
+def revm_join_nodes(revm_contracts: Deployment) -> JoinNodes:
+    """`join_nodes` on `revm_contracts`."""
+
+    def join(count: int) -> dict[str, LocalAccount]:
+        accounts = [revm_contracts.new_node() for _ in range(count)]
+        return {account.address: account for account in accounts}
+
+    return join
+
+
+@pytest.fixture
+def revm_app(revm_contracts: Deployment) -> LocalAccount:
+    """`app` on `revm_contracts`."""
+    return revm_contracts.new_app(cnx=1000 * CNX, approve=1000 * CNX)

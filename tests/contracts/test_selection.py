@@ -12,8 +12,12 @@ instead (parent N-1, N's prevrandao): it names what a createTask mined *in* bloc
 picked, not what the next one will pick (see the last-but-one test).
 
 Uniformity: with --hydrogen-seed 0 (the default) the test accounts have fixed keys,
-so the blocks and the picks are the same on every run, whatever ran before; the
-p-values are then 0.27, 0.23 and 0.64 for rounds 0-2 and 0.11 for the triples.
+so the blocks and the picks are the same on every run, whatever ran before. The test
+runs on revm (`revm_contracts`), where the p-values are then 0.0033, 0.016 and 0.0072
+for rounds 0-2 and 0.15 for the triples: a low draw (the rounds' counts are
+dependent, a skew in round 0 shows in the others), above the 0.001 the test asks
+for; with --hydrogen-seed 1 to 6 every p-value lies between 0.035 and 0.79 (on
+eth-tester, seed 0: 0.27, 0.23, 0.64 and 0.11).
 """
 
 from __future__ import annotations
@@ -106,8 +110,11 @@ def _fixed_account(contracts: Deployment, label: str, cnx: int) -> LocalAccount:
 
 
 @pytest.mark.slow
-def test_picks_are_available_distinct_predicted_and_uniform(contracts: Deployment) -> None:
-    """300 createTask from one state (a snapshot) with 6 of 10 nodes AVAILABLE."""
+def test_picks_are_available_distinct_predicted_and_uniform(revm_contracts: Deployment) -> None:
+    """300 createTask from one state (a snapshot) with 6 of 10 nodes AVAILABLE, on revm
+    (a second instead of 15 on eth-tester; predictions on eth-tester are checked by
+    test_picks_as_the_network_changes)."""
+    contracts = revm_contracts
     nodes: dict[str, LocalAccount] = {}
     for i in range(10):
         node = _fixed_account(contracts, f"node-{i}", STAKE)
@@ -218,9 +225,11 @@ def test_view_at_latest_matches_a_create_task_mined_in_that_block(contracts: Dep
 
 
 @pytest.mark.slow
-def test_create_task_gas_does_not_grow_with_the_network(contracts: Deployment, join_nodes: JoinNodes, app: LocalAccount) -> None:
+def test_create_task_gas_does_not_grow_with_the_network(revm_contracts: Deployment, revm_join_nodes: JoinNodes, revm_app: LocalAccount) -> None:
     """The same 4 task hashes, with 10 then 200 joined nodes: every createTask costs
-    within 5% of the mean cost with 10 nodes."""
+    within 5% of the mean cost with 10 nodes. On revm (eth-tester's gas: 800 set-up
+    transactions in a second instead of 10)."""
+    contracts, join_nodes, app = revm_contracts, revm_join_nodes, revm_app
     hashes = [bytes([i]) * 32 for i in range(1, 5)]
 
     def gas_used() -> list[int]:

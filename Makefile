@@ -3,7 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 READY := $(VENV)/.ready
-PYTEST_WORKERS ?= 2
+# pytest-xdist workers for `make test`: twice the cores of a 2-core machine, since many tests
+# wait on the wall clock (sandbox blocks, subprocesses, Node.js, browsers) rather than compute.
+PYTEST_WORKERS ?= 4
 # The installed package's tree as links (harness/ is hydrogen_harness, fakes/ its .fakes), for
 # the tools that read packages from disk rather than import them: mypy and import-linter.
 TYPECHECK_TREE := .cache/typecheck
@@ -23,9 +25,12 @@ setup: $(READY)
 demo: $(READY)
 	$(BIN)/hydrogen-harness simulate --tasks 5 --nodes 6 --seed 1 --out out/demo
 
-## test: the whole default suite (quick property profile included)
+## test: the whole default suite (quick property profile included). Bytecode caches on even
+## where the environment turns them off (PYTHONDONTWRITEBYTECODE): without them every pytest
+## process (each worker, the users' sessions, each sandbox subprocess) compiles our modules and
+## assertion-rewrites the test modules from source again, half of a worker's start-up.
 test: $(READY)
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
 
 ## typecheck: mypy over the package (harness/, fakes/) and bench, then the layers contract
 ## (import-linter); settings in pyproject.toml

@@ -39,6 +39,12 @@ def test_a_task_goes_from_created_to_success_with_its_images(sandbox: Sandbox, p
     expect(card).to_have_attribute("data-status", "success", timeout=LIVE)
     thumbnails = card.locator(".images img")
     expect(thumbnails).to_have_count(len(images), timeout=LIVE)
+    # The page builds a task's card anew whenever the task changes, and the result node's
+    # upload report (its fee, the task deleted) may still come: an element of the card
+    # found before it is gone after it ("not attached to the DOM"). So the card's last
+    # change first, then its elements.
+    assert sandbox.wait_until_idle()
+    expect(card.locator("header")).to_contain_text("settled (deleted on chain)", timeout=LIVE)
     selector = f"article.task[data-task='{task_id}'] .images img"
     page.locator(selector).first.scroll_into_view_if_needed()
     page.wait_for_function("s => [...document.querySelectorAll(s)].every(i => i.complete && i.naturalWidth > 0)", arg=selector, timeout=LIVE)

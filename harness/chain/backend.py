@@ -109,14 +109,10 @@ class Backend(ABC):
         """Run a call (`from`, `to`, `data`, optional `value`/`gas`) at `block`; returns
         the output or raises `RevertError` with the decoded reason."""
 
-    def failure_reason(self, sender: str, tx: dict[str, Any], receipt: TxReceipt) -> str | None:
-        """Why a mined transaction failed: replayed as a call on its parent block, as
-        H-net's own clients read it."""
-        return self.failure(sender, tx, receipt)[0]
-
     def failure(self, sender: str, tx: dict[str, Any], receipt: TxReceipt) -> tuple[str | None, str | None]:
-        """Why a mined transaction failed: (revert reason, halt) where a halt (out of gas,
-        call too deep) is named when the backend knows it. See `failure_reason`."""
+        """Why a mined transaction failed: (revert reason, halt), where a halt (out of gas,
+        call too deep) is named when the backend knows it. By default the transaction is
+        replayed as a call on its parent block, as H-net's own clients read the reason."""
         call = {"from": sender, "data": tx["data"], "value": tx["value"], "gas": tx["gas"]}
         if "to" in tx:
             call["to"] = tx["to"]

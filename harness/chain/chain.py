@@ -108,9 +108,10 @@ class Chain:
     faucet: LocalAccount
     seed: int = 0
     gas_price: int | None = None
-    #: Whether `Chain` counts its accounts' nonces itself (see `Backend.counts_own_nonces`);
-    #: the sandbox turns it off, since its users' clients send from the same chain.
-    keep_nonces: bool = field(default=False)
+    #: Whether `Chain` counts its accounts' nonces itself (the backend's
+    #: `counts_own_nonces`); the sandbox turns it off, since its users' clients send from
+    #: the same chain.
+    keep_nonces: bool = field(init=False)
 
     def __post_init__(self) -> None:
         self._nonces: dict[str, int] = {}

@@ -23,6 +23,7 @@ import io
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 import numpy as np
@@ -83,8 +84,7 @@ class DeterministicGenerator:
         width, height = task.task_config.image_width, task.task_config.image_height
         if width * height > MAX_PIXELS:
             raise ValueError(f"image of {width}x{height} pixels exceeds the {MAX_PIXELS}-pixel limit")
-        pixels = _paint(_randomness(task, index), width, height)
-        return _png(pixels, self.compress_level)
+        return _render(_seed(task, index), width, height, self.compress_level)
 
 
 def generate_all(args: Mapping[str, Any], generator: ImageGenerator | None = None) -> list[bytes]:
@@ -130,15 +130,22 @@ def _known_fields(model: BaseModel) -> dict[str, Any]:
     return out
 
 
-def _randomness(task: TaskArgs, index: int) -> NDArray[np.uint32]:
-    """A stream of uint32 drawn from SHAKE-256 of the arguments that shape an image."""
+def _seed(task: TaskArgs, index: int) -> bytes:
+    """SHA-256 of the arguments that shape image `index`."""
     fields = _known_fields(task)
     for batch_only in ("num_images", "safety_checker"):
         del fields["task_config"][batch_only]
     canonical = json.dumps(fields, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-    seed = hashlib.sha256(_DOMAIN + b"\0" + canonical.encode() + b"\0" + str(index).encode()).digest()
+    return hashlib.sha256(_DOMAIN + b"\0" + canonical.encode() + b"\0" + str(index).encode()).digest()
+
+
+# The three nodes of a task paint the same images one after the other: the last few are
+# remembered (a small bound, since a large image's PNG runs to megabytes).
+@lru_cache(maxsize=8)
+def _render(seed: bytes, width: int, height: int, compress_level: int) -> bytes:
     # SHAKE rather than numpy's generators: the same bytes on every numpy version.
-    return np.frombuffer(hashlib.shake_256(seed).digest(4 * 512), dtype="<u4")
+    draws = np.frombuffer(hashlib.shake_256(seed).digest(4 * 512), dtype="<u4")
+    return _png(_paint(draws, width, height), compress_level)
 
 
 def _basis(size: int) -> _Floats:

@@ -25,7 +25,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
-from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -33,6 +32,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from hydrogen_harness.boundary.asgi_body import BodyTooLarge, read_body, replay
 from hydrogen_harness.client.relay import RelayField, RelayTask
 
+from hydrogen_harness.fakes.relay.blocking import run_blocking
 from hydrogen_harness.fakes.relay.errors import RelayServiceError, RelayValidationError
 from hydrogen_harness.fakes.relay.images import MAX_IMAGE_BYTES, MAX_IMAGES, MAX_UPLOAD_BYTES, MAX_UPLOAD_DECODED_BYTES
 from hydrogen_harness.fakes.relay.json_limits import MAX_JSON_BODY_BYTES, may_nest_too_deep, too_deep
@@ -276,7 +276,7 @@ class _BodyLimit:
             return
         # Measuring a large body takes a while: not on the event loop (and ordinary
         # bodies, with a few brackets, not at all).
-        refusal = await run_in_threadpool(too_deep, body) if may_nest_too_deep(body) else None
+        refusal = await run_blocking(too_deep, body) if may_nest_too_deep(body) else None
         if refusal is not None:
             await _answer(RelayValidationError(RelayField.BODY, f"Malformed JSON: {refusal}"), scope, receive, send)
             return
@@ -354,13 +354,13 @@ def create_app(service: RelayService) -> FastAPI:
     _install_openapi(app)
 
     @app.post("/v1/inference_tasks", responses={200: {"model": TaskBody}, **_ERRORS}, response_model=None)
-    def upload_task_args(body: TaskArgsUpload) -> JSONResponse:
-        task = service.upload_task_args(body.task_id, body.task_args, body.timestamp, body.signature)
+    async def upload_task_args(body: TaskArgsUpload) -> JSONResponse:
+        task = await run_blocking(service.upload_task_args, body.task_id, body.task_args, body.timestamp, body.signature)
         return JSONResponse({"message": "success", "data": task_json(task, with_nodes=False)})
 
     @app.get("/v1/inference_tasks/{task_id}", responses={200: {"model": TaskBody}, **_ERRORS}, response_model=None)
-    def get_task(task_id: TaskIdPath, timestamp: TimestampQuery, signature: SignatureQuery) -> JSONResponse:
-        task = service.get_task(task_id, timestamp, signature)
+    async def get_task(task_id: TaskIdPath, timestamp: TimestampQuery, signature: SignatureQuery) -> JSONResponse:
+        task = await run_blocking(service.get_task, task_id, timestamp, signature)
         return JSONResponse({"message": "success", "data": task_json(task, with_nodes=True)})
 
     @app.post(
@@ -377,7 +377,7 @@ def create_app(service: RelayService) -> FastAPI:
             images = await _form_images(form)
         finally:
             await form.close()
-        await run_in_threadpool(service.upload_results, task_id, images, timestamp, signature)
+        await run_blocking(service.upload_results, task_id, images, timestamp, signature)
         return JSONResponse({"message": "success"})
 
     @app.get(
@@ -385,13 +385,13 @@ def create_app(service: RelayService) -> FastAPI:
         responses={**_PNG_ANSWER, **_ERRORS},
         response_class=Response,
     )
-    def get_result(
+    async def get_result(
         task_id: TaskIdPath,
         image_num: Annotated[str, Path(description="The image's index, from 0, as a string")],
         timestamp: TimestampQuery,
         signature: SignatureQuery,
     ) -> Response:
-        image = service.get_result(task_id, image_num, timestamp, signature)
+        image = await run_blocking(service.get_result, task_id, image_num, timestamp, signature)
         return Response(
             content=image,
             media_type="application/octet-stream",

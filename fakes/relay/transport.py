@@ -33,6 +33,8 @@ import uvicorn
 from respx.models import AllMockedAssertionError, PassThrough
 from starlette.types import ASGIApp
 
+from hydrogen_harness.fakes.relay.blocking import inline
+
 __all__ = [
     "DEFAULT_BASE_URL",
     "FaultInjector",
@@ -48,10 +50,11 @@ DEFAULT_BASE_URL = "http://relay.invalid"  # .invalid: never resolvable, so neve
 class InProcessTransport(httpx.BaseTransport):
     """A synchronous httpx transport that runs an ASGI app in process.
 
-    The app runs on a private event loop in a daemon thread, started on first use
-    and stopped by `close()`, so sync endpoints get their worker threads as under
-    a server. The app's unhandled errors come back as HTTP 500 answers, as they
-    would from a server, rather than as exceptions in the caller.
+    The app runs on an event loop of the calling thread's own, or, when the caller
+    is itself inside a running event loop, on a private loop in a daemon thread
+    started on first use; `close()` closes both. The app's unhandled errors come
+    back as HTTP 500 answers, as they would from a server, rather than as
+    exceptions in the caller.
     """
 
     def __init__(self, app: ASGIApp) -> None:
@@ -59,14 +62,24 @@ class InProcessTransport(httpx.BaseTransport):
         self._lock = threading.Lock()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._stop: asyncio.Event | None = None
+        self._caller_loops = threading.local()
+        self._all_caller_loops: list[asyncio.AbstractEventLoop] = []
 
     def _running_loop(self) -> asyncio.AbstractEventLoop:
         with self._lock:
             if self._loop is None:
                 loop = asyncio.new_event_loop()
-                thread = threading.Thread(target=loop.run_forever, name="relay-in-process", daemon=True)
+                stop = asyncio.Event()
+                # The loop runs one root task until close(): anyio ties its worker threads
+                # (where sync endpoints run) to the root task and keeps them while it lives.
+                # Under run_forever each request's task was the root, so every request
+                # started and stopped a thread of its own (a third of a request's time).
+                thread = threading.Thread(
+                    target=loop.run_until_complete, args=(stop.wait(),), name="relay-in-process", daemon=True
+                )
                 thread.start()
-                self._loop, self._thread = loop, thread
+                self._loop, self._thread, self._stop = loop, thread, stop
             return self._loop
 
     async def _send(self, request: httpx.Request) -> httpx.Response:
@@ -80,14 +93,36 @@ class InProcessTransport(httpx.BaseTransport):
         # Read a streamed (generator) body here, in the caller's thread: the ASGI
         # transport can only iterate bodies asynchronously.
         request.read()
+        try:
+            asyncio.get_running_loop()
+        except RuntimeError:  # the usual case: a caller with no event loop of its own
+            return self._in_caller(request)
+        # Called from a coroutine (a sync client inside async code): its thread's loop is
+        # busy waiting for this very call, so the app runs on the transport's own thread.
         return asyncio.run_coroutine_threadsafe(self._send(request), self._running_loop()).result()
+
+    def _in_caller(self, request: httpx.Request) -> httpx.Response:
+        """Runs the request on a loop of the calling thread's own, its blocking work
+        inline (see `blocking`): a hop to another thread and back would cost more than
+        the Relay's work on most requests."""
+        loop = getattr(self._caller_loops, "loop", None)
+        if loop is None:
+            loop = self._caller_loops.loop = asyncio.new_event_loop()
+            with self._lock:
+                self._all_caller_loops.append(loop)
+        with inline():
+            return loop.run_until_complete(self._send(request))
 
     def close(self) -> None:
         with self._lock:
-            loop, thread = self._loop, self._thread
-            self._loop = self._thread = None
-        if loop is not None and thread is not None:
-            loop.call_soon_threadsafe(loop.stop)
+            loop, thread, stop = self._loop, self._thread, self._stop
+            self._loop = self._thread = self._stop = None
+            caller_loops, self._all_caller_loops = self._all_caller_loops, []
+            self._caller_loops = threading.local()
+        for caller_loop in caller_loops:
+            caller_loop.close()
+        if loop is not None and thread is not None and stop is not None:
+            loop.call_soon_threadsafe(stop.set)
             thread.join()
             loop.close()
 

@@ -12,8 +12,9 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
-from eth_utils import to_checksum_address
 from hexbytes import HexBytes
+
+from hydrogen_harness.protocol.addresses import checksum
 
 __all__ = ["BlockLogIndex", "LogRecord", "web3_log"]
 
@@ -34,7 +35,7 @@ def web3_log(log: LogRecord, address: str | None = None) -> dict[str, Any]:
     """A log as web3 hands it over: camelCase keys, checksummed address (pass `address`
     when it is at hand, to skip the checksum), hashes and data as HexBytes."""
     return {
-        "address": address or to_checksum_address(log.address),
+        "address": address or checksum(log.address),
         "topics": [HexBytes(topic) for topic in log.topics],
         "data": HexBytes(log.data),
         "blockNumber": log.block_number,

@@ -23,12 +23,13 @@ from typing import Any, Required, TypedDict, Unpack
 
 from eth_account import Account
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
 from web3 import Web3
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.backend import Backend
 from hydrogen_harness.chain.tx_signing import sign_transaction
+from hydrogen_harness.protocol.addresses import checksum
 from hydrogen_harness.protocol.reverts import RevertError
 
 __all__ = [
@@ -64,7 +65,7 @@ def _checksummed(abi_type: dict[str, Any], value: Any) -> Any:
     if kind == "tuple":
         return tuple(_checksummed(c, v) for c, v in zip(abi_type["components"], value))
     if kind == "address":
-        return to_checksum_address(value)
+        return checksum(value)
     return value
 
 
@@ -219,7 +220,7 @@ class Chain:
         }
         to = fields["to"]
         if to is not None:
-            tx["to"] = to_checksum_address(to)
+            tx["to"] = checksum(to)
         # eth-account's signing, byte for byte, without its formatting layers (see tx_signing).
         fast = sign_transaction(sender.key, tx) if isinstance(sender, LocalAccount) else None
         if fast is not None:

@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import to_checksum_address
 from web3.types import TxReceipt
 
 from hydrogen_harness.chain.abi_calls import ContractCall, FunctionTable
 from hydrogen_harness.chain.chain import ETH, Chain
 from hydrogen_harness.chain.compiler import compile_contract
+from hydrogen_harness.protocol.addresses import checksum
 from hydrogen_harness.protocol.events import EventCodec, TaskCreated, TaskEvent
 from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, ZERO_HASH, NodeStatus, TaskInfo
 
@@ -47,36 +47,36 @@ class _Binding:
         return str(self._call("owner"))
 
     def transfer_ownership(self, sender: LocalAccount, new_owner: str) -> TxReceipt:
-        return self._send(sender, "transferOwnership", to_checksum_address(new_owner))
+        return self._send(sender, "transferOwnership", checksum(new_owner))
 
 
 class Token(_Binding):
     """The CNX ERC20 token."""
 
     def balance_of(self, address: str, block: int | str = "latest") -> int:
-        return int(self._call("balanceOf", to_checksum_address(address), block=block))
+        return int(self._call("balanceOf", checksum(address), block=block))
 
     def allowance(self, owner: str, spender: str) -> int:
-        return int(self._call("allowance", to_checksum_address(owner), to_checksum_address(spender)))
+        return int(self._call("allowance", checksum(owner), checksum(spender)))
 
     def total_supply(self) -> int:
         return int(self._call("totalSupply"))
 
     def transfer(self, sender: LocalAccount, to: str, amount: int) -> TxReceipt:
-        return self._send(sender, "transfer", to_checksum_address(to), amount, gas=100_000)
+        return self._send(sender, "transfer", checksum(to), amount, gas=100_000)
 
     def approve(self, sender: LocalAccount, spender: str, amount: int) -> TxReceipt:
-        return self._send(sender, "approve", to_checksum_address(spender), amount, gas=100_000)
+        return self._send(sender, "approve", checksum(spender), amount, gas=100_000)
 
     def transfer_from(self, sender: LocalAccount, owner: str, to: str, amount: int) -> TxReceipt:
-        return self._send(sender, "transferFrom", to_checksum_address(owner), to_checksum_address(to), amount, gas=100_000)
+        return self._send(sender, "transferFrom", checksum(owner), checksum(to), amount, gas=100_000)
 
 
 class NodeRegistry(_Binding):
     """The Node contract: joining, staking, pausing and quitting."""
 
     def status(self, address: str, block: int | str = "latest") -> NodeStatus:
-        return NodeStatus(int(self._call("getNodeStatus", to_checksum_address(address), block=block)))
+        return NodeStatus(int(self._call("getNodeStatus", checksum(address), block=block)))
 
     def total_nodes(self) -> int:
         return int(self._call("totalNodes"))
@@ -100,16 +100,16 @@ class NodeRegistry(_Binding):
         return self._send(node, "resume", gas=300_000)
 
     def start_task(self, sender: LocalAccount, node: str) -> TxReceipt:
-        return self._send(sender, "startTask", to_checksum_address(node), gas=300_000)
+        return self._send(sender, "startTask", checksum(node), gas=300_000)
 
     def finish_task(self, sender: LocalAccount, node: str) -> TxReceipt:
-        return self._send(sender, "finishTask", to_checksum_address(node), gas=300_000)
+        return self._send(sender, "finishTask", checksum(node), gas=300_000)
 
     def slash(self, sender: LocalAccount, node: str) -> TxReceipt:
-        return self._send(sender, "slash", to_checksum_address(node), gas=300_000)
+        return self._send(sender, "slash", checksum(node), gas=300_000)
 
     def update_task_contract_address(self, sender: LocalAccount, task: str) -> TxReceipt:
-        return self._send(sender, "updateTaskContractAddress", to_checksum_address(task), gas=100_000)
+        return self._send(sender, "updateTaskContractAddress", checksum(task), gas=100_000)
 
 
 @dataclass(frozen=True)
@@ -137,23 +137,23 @@ class TaskContract(_Binding):
         raw = self._call("getTask", task_id, block=block)
         return TaskInfo(
             id=int(raw[0]),
-            creator=to_checksum_address(raw[1]),
+            creator=checksum(raw[1]),
             task_hash=bytes(raw[2]),
             data_hash=bytes(raw[3]),
             is_success=bool(raw[4]),
-            selected_nodes=tuple(to_checksum_address(a) for a in raw[5]),
+            selected_nodes=tuple(checksum(a) for a in raw[5]),
             commitments=tuple(bytes(c) for c in raw[6]),
             nonces=tuple(bytes(n) for n in raw[7]),
             results=tuple(bytes(r) for r in raw[8]),
             result_disclosed_rounds=tuple(int(r) for r in raw[9]),
-            result_node=to_checksum_address(raw[10]),
+            result_node=checksum(raw[10]),
             aborted=bool(raw[11]),
             timeout=int(raw[12]),
             balance=int(raw[13]),
         )
 
     def node_task(self, node: str, block: int | str = "latest") -> int:
-        return int(self._call("getNodeTask", to_checksum_address(node), block=block))
+        return int(self._call("getNodeTask", checksum(node), block=block))
 
     def task_fee(self, task_id: int) -> int:
         return int(self._call("getTaskFee", task_id))
@@ -284,9 +284,9 @@ def attach(chain: Chain, token: str, node: str, task: str, owner: LocalAccount |
     return Deployment(
         chain=chain,
         owner=owner,
-        token=Token(chain, w3.eth.contract(address=to_checksum_address(token), abi=abis["CNX"])),
-        node=NodeRegistry(chain, w3.eth.contract(address=to_checksum_address(node), abi=abis["Node"])),
-        task=TaskContract(chain, w3.eth.contract(address=to_checksum_address(task), abi=abis["Task"])),
+        token=Token(chain, w3.eth.contract(address=checksum(token), abi=abis["CNX"])),
+        node=NodeRegistry(chain, w3.eth.contract(address=checksum(node), abi=abis["Node"])),
+        task=TaskContract(chain, w3.eth.contract(address=checksum(task), abi=abis["Task"])),
     )
 
 

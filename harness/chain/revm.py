@@ -38,7 +38,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, NamedTuple
 
-from eth_utils import ValidationError, keccak, to_canonical_address, to_checksum_address
+from eth_utils import ValidationError, keccak, to_canonical_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.datastructures import AttributeDict
@@ -48,6 +48,7 @@ from hydrogen_harness.chain.backend import Backend, topics_match
 from hydrogen_harness.chain.block_logs import LogRecord, web3_log
 from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT, INITIAL_BASE_FEE, mix_hash, next_base_fee
 from hydrogen_harness.chain.tx_signing import rlp_encode
+from hydrogen_harness.protocol.addresses import checksum
 from hydrogen_harness.protocol.reverts import RevertError, revert_reason
 
 __all__ = ["Failure", "RevmBackend"]
@@ -346,7 +347,7 @@ class RevmBackend(Backend):
             {
                 "blockHash": HexBytes(block_hash),
                 "blockNumber": number,
-                "contractAddress": to_checksum_address(created) if created is not None else None,
+                "contractAddress": checksum(created) if created is not None else None,
                 "cumulativeGasUsed": gas_used,
                 "effectiveGasPrice": price,
                 "from": _checksum(sender),
@@ -498,7 +499,7 @@ def _failure(message: str) -> Failure:
 def _checksum(address: str) -> str:
     """EIP-55 checksummed, remembered: a simulation has few addresses, and eth-utils
     takes tens of microseconds for each."""
-    return to_checksum_address(address)
+    return checksum(address)
 
 
 def _block_hash(parent: bytes, number: int, timestamp: int, randomness: bytes, tx_hashes: tuple[str, ...]) -> bytes:

@@ -12,7 +12,9 @@ from enum import StrEnum
 from typing import Any, Union
 
 from eth_abi import decode
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
+
+from hydrogen_harness.protocol.addresses import checksum
 
 __all__ = [
     "AbortReason",
@@ -124,7 +126,7 @@ class EventCodec:
             (values[item["name"]],) = decode([item["type"]], topic)
         for item, value in zip(plain, decode([i["type"] for i in plain], _bytes(log["data"]))):
             values[item["name"]] = value
-        fields = {names[k]: (to_checksum_address(v) if isinstance(v, str) and len(v) == 42 else v) for k, v in values.items()}
+        fields = {names[k]: (checksum(v) if isinstance(v, str) and len(v) == 42 else v) for k, v in values.items()}
         return cls(block_number=int(log["blockNumber"]), log_index=int(log["logIndex"]), tx_hash=_hex(log["transactionHash"]), **fields)
 
     def decode_all(self, logs: Iterable[Any]) -> list[TaskEvent]:

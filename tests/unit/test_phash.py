@@ -12,6 +12,7 @@ import hashlib
 import io
 import json
 import random
+from collections import OrderedDict
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,6 +21,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from hydrogen_harness.protocol import phash as phash_module
 from hydrogen_harness.protocol.phash import HASH_SIZE, hamming, phash, result_bytes, similar
 from hydrogen_harness.protocol.phash import _decode, _dct_table, _quickselect_median
 
@@ -261,6 +263,37 @@ def test_phash_is_eight_bytes_and_deterministic() -> None:
     first = phash(image)
     assert len(first) == HASH_SIZE
     assert phash(image) == first
+
+
+def test_a_hash_is_remembered_by_the_bytes_not_the_object(monkeypatch: pytest.MonkeyPatch) -> None:
+    computed: list[int] = []
+    compute = phash_module._compute
+
+    def counting(png: bytes) -> bytes:
+        computed.append(len(png))
+        return compute(png)
+
+    monkeypatch.setattr(phash_module, "_compute", counting)
+    monkeypatch.setattr(phash_module, "_recent", OrderedDict())
+    smooth, gradient_image = RECIPES["smooth_rgb_100x37"](), RECIPES["gradient_rgb_512"]()
+    first = phash(smooth)
+    assert phash(bytearray(smooth)) == first and phash(bytes(smooth)) == first  # equal bytes, other objects
+    assert phash(gradient_image) == bytes.fromhex(golden()["gradient_rgb_512"])  # other bytes: computed
+    assert computed == [len(smooth), len(gradient_image)]
+    with pytest.raises(ValueError):  # failures are not remembered: each call raises
+        phash(smooth[:40])
+    with pytest.raises(ValueError):
+        phash(smooth[:40])
+    assert len(computed) == 4
+
+
+def test_the_remembered_hashes_are_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(phash_module, "_recent", OrderedDict())
+    monkeypatch.setattr(phash_module, "_RECENT_LIMIT", 2)
+    images = [RECIPES["smooth_grey_64"](), RECIPES["smooth_rgb_100x37"](), RECIPES["gradient_rgb_512"]()]
+    hashes = [phash(image) for image in images]
+    assert list(phash_module._recent.values()) == hashes[1:]  # the oldest went first
+    assert phash(images[0]) == hashes[0]
 
 
 def test_result_bytes_concatenates_in_order() -> None:

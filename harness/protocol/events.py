@@ -6,6 +6,8 @@ Decoding by hand from the ABI is several times faster than web3's
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -101,6 +103,9 @@ def _bytes(value: Any) -> bytes:
     return bytes.fromhex(str(value).removeprefix("0x"))
 
 
+_RECENT_LIMIT = 4096  # decoded events kept: a few hundred blocks of a busy network
+
+
 class EventCodec:
     """Decodes the Task contract's logs into the dataclasses above."""
 
@@ -112,11 +117,28 @@ class EventCodec:
                 topic = keccak(text=event_signature(entry))
                 self._by_topic[topic] = entry
                 self.topics[entry["name"]] = topic
+        self._recent: OrderedDict[tuple[Any, ...], TaskEvent] = OrderedDict()
+        self._recent_lock = threading.Lock()
 
     def decode(self, log: Any) -> TaskEvent | None:
-        topics = [_bytes(t) for t in log["topics"]]
+        topics = tuple(_bytes(t) for t in log["topics"])
         if not topics or topics[0] not in self._by_topic:
             return None
+        # Every reader of the chain (nodes, application, Relay, network, ledger) decodes
+        # the same logs: decoded events are shared, keyed by everything decoding reads.
+        key = (topics, _bytes(log["data"]), int(log["blockNumber"]), int(log["logIndex"]), _hex(log["transactionHash"]))
+        with self._recent_lock:
+            known = self._recent.get(key)
+        if known is not None:
+            return known
+        event = self._decode(topics, key[1], key[2], key[3], key[4])
+        with self._recent_lock:
+            self._recent[key] = event
+            if len(self._recent) > _RECENT_LIMIT:
+                self._recent.popitem(last=False)
+        return event
+
+    def _decode(self, topics: tuple[bytes, ...], data: bytes, block_number: int, log_index: int, tx_hash: str) -> TaskEvent:
         entry = self._by_topic[topics[0]]
         cls, names = _FIELDS[entry["name"]]
         indexed = [i for i in entry["inputs"] if i["indexed"]]
@@ -124,10 +146,10 @@ class EventCodec:
         values: dict[str, Any] = {}
         for item, topic in zip(indexed, topics[1:]):
             (values[item["name"]],) = decode([item["type"]], topic)
-        for item, value in zip(plain, decode([i["type"] for i in plain], _bytes(log["data"]))):
+        for item, value in zip(plain, decode([i["type"] for i in plain], data)):
             values[item["name"]] = value
         fields = {names[k]: (checksum(v) if isinstance(v, str) and len(v) == 42 else v) for k, v in values.items()}
-        return cls(block_number=int(log["blockNumber"]), log_index=int(log["logIndex"]), tx_hash=_hex(log["transactionHash"]), **fields)
+        return cls(block_number=block_number, log_index=log_index, tx_hash=tx_hash, **fields)
 
     def decode_all(self, logs: Iterable[Any]) -> list[TaskEvent]:
         return [event for event in (self.decode(log) for log in logs) if event is not None]

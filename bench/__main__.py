@@ -21,13 +21,13 @@ from bench.gas import bench_gas
 from bench.scale import seconds_per_task_aged, seconds_per_task_by_nodes
 from bench.workflow import bench_backends, bench_workflow, time_shares
 
-SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture", "nodes", "dashboard", "plugin_startup", "isolation")
+SECTIONS = ("workflow", "gas", "scale", "properties", "sandbox", "rpc", "fixture", "nodes", "dashboard", "plugin_startup", "isolation", "suite")
 
 
 def _workflow(quick: bool) -> dict[str, Any]:
     figures = bench_workflow(tasks=3 if quick else 10, repeats=3)
     ratio = figures["workflow_tx_per_s"].value / figures["bare_tx_per_s"].value
-    backends = bench_backends(pairs=3 if quick else 6, tester_tasks=2 if quick else 3, revm_tasks=10 if quick else 15)
+    backends = bench_backends(pairs=3 if quick else 8, tester_tasks=2 if quick else 3, revm_tasks=10 if quick else 30)
     speedup = backends["revm_over_eth_tester"]["median"]
     return {
         **{key: figure.as_json() for key, figure in figures.items()},
@@ -152,6 +152,13 @@ def _plugin_startup(quick: bool) -> dict[str, Any]:
     return bench_plugin_startup(quick)
 
 
+def _suite(quick: bool) -> dict[str, Any]:
+    """`make test`'s wall time (last: it loads both cores for minutes)."""
+    from bench.suite import bench_suite
+
+    return bench_suite(quick)
+
+
 RUNNERS = {
     "workflow": _workflow,
     "gas": _gas,
@@ -164,6 +171,7 @@ RUNNERS = {
     "dashboard": _dashboard,
     "plugin_startup": _plugin_startup,
     "isolation": _isolation,
+    "suite": _suite,
 }
 
 

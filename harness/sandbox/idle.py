@@ -11,6 +11,7 @@ has come for `every` seconds; the test fixture turns it on, the command does not
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable
 
 from web3.types import RPCEndpoint
@@ -21,7 +22,8 @@ __all__ = ["IdleMiner"]
 
 
 class IdleMiner:
-    """A daemon thread: `evm_mine` after `every` seconds without a new block."""
+    """A daemon thread: an empty block after `every` seconds without a new one, stamped
+    later than the head by the seconds that passed since the head was first seen."""
 
     def __init__(self, chain: Chain, every: float, on_block: Callable[[], None] | None = None) -> None:
         if every <= 0:
@@ -42,16 +44,25 @@ class IdleMiner:
             self._thread.join(timeout)
 
     def _run(self) -> None:
-        seen = -1
+        seen, seen_at = -1, 0.0
         while not self._stop.wait(self.every):
             try:
                 head = self.chain.block_number
+                now = time.monotonic()
                 if head == seen:
+                    # An explicit time, later than the head's by the seconds that went by
+                    # (at least one): anvil stamps a block with its own clock, which an
+                    # evm_revert sets back to the snapshot's block, so a block mined soon
+                    # after a revert would carry the head's time and time would not move.
+                    latest = self.chain.w3.eth.get_block("latest")
+                    timestamp = int(latest["timestamp"]) + max(1, round(now - seen_at))
+                    self.chain.w3.provider.make_request(RPCEndpoint("evm_setNextBlockTimestamp"), [timestamp])
                     self.chain.w3.provider.make_request(RPCEndpoint("evm_mine"), [])
                     self.mined += 1
                     head += 1
                     if self._on_block is not None:
                         self._on_block()
-                seen = head
+                if head != seen:
+                    seen, seen_at = head, now
             except Exception:  # the node went away (stopping) or refused: try again later
                 seen = -1

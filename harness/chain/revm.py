@@ -69,7 +69,9 @@ _FLOOR_PER_TOKEN = 10
 
 # pyrevm's debug dump of the journaled state: one account's head, then its storage.
 _ACCOUNT = re.compile(r"(0x[0-9a-f]{40}): Account \{ info: AccountInfo \{ balance: (\d+), nonce: (\d+), code_hash: 0x([0-9a-f]{64})")
-_SLOT = re.compile(r"(\d+): StorageSlot \{ previous_or_original_value: (\d+), present_value: (\d+) \}")
+_ACCOUNT_MARK = ": Account { info: AccountInfo { balance: "
+# \b: without it the engine retries each slot's 78-digit key from every one of its digits.
+_SLOT = re.compile(r"\b(\d+): StorageSlot \{ previous_or_original_value: (\d+), present_value: (\d+) \}")
 
 
 class _Account(NamedTuple):
@@ -375,7 +377,7 @@ class RevmBackend(Backend):
             raise RuntimeError("pyrevm's journal dump has changed shape: the revm backend is written for pyrevm 0.3.7")
         accounts: dict[str, _Account] = {}
         slots: list[tuple[str, int, int, int]] = []
-        heads = list(_ACCOUNT.finditer(text, 0, end))
+        heads = _account_heads(text, end)
         for index, head in enumerate(heads):
             address, balance, nonce, code_hash = head.group(1), int(head.group(2)), int(head.group(3)), bytes.fromhex(head.group(4))
             old = self._accounts.get(address, _EMPTY)
@@ -531,6 +533,20 @@ def _floor_gas(tx: _Tx) -> int:
 
 
 _SECP256K1_N = 0xFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFFEBAAEDCE6AF48A03BBFD25E8CD0364141
+
+
+def _account_heads(text: str, end: int) -> list[re.Match[str]]:
+    """The accounts of a journal dump, found by their fixed text (a C-speed search over
+    the contracts' bytecode the dump holds) and then parsed in place."""
+    heads: list[re.Match[str]] = []
+    at = text.find(_ACCOUNT_MARK, 0, end)
+    while at >= 0:
+        head = _ACCOUNT.match(text, at - 42)  # "0x" and 40 hex digits come before the mark
+        if head is None:
+            raise RuntimeError("pyrevm's journal dump has changed shape: the revm backend is written for pyrevm 0.3.7")
+        heads.append(head)
+        at = text.find(_ACCOUNT_MARK, head.end(), end)
+    return heads
 
 
 def _decoded(raw: bytes) -> tuple[_Tx, str]:

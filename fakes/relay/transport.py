@@ -120,7 +120,8 @@ class InProcessTransport(httpx.BaseTransport):
             caller_loops, self._all_caller_loops = self._all_caller_loops, []
             self._caller_loops = threading.local()
         for caller_loop in caller_loops:
-            caller_loop.close()
+            if not caller_loop.is_running():  # one mid-request on another thread is left to it
+                caller_loop.close()
         if loop is not None and thread is not None and stop is not None:
             loop.call_soon_threadsafe(stop.set)
             thread.join()

@@ -31,11 +31,11 @@ class LogRecord(NamedTuple):
     block_timestamp: int
 
 
-def web3_log(log: LogRecord, address: str | None = None) -> dict[str, Any]:
-    """A log as web3 hands it over: camelCase keys, checksummed address (pass `address`
-    when it is at hand, to skip the checksum), hashes and data as HexBytes."""
+def web3_log(log: LogRecord) -> dict[str, Any]:
+    """A log as web3 hands it over: camelCase keys, checksummed address, hashes and data
+    as HexBytes."""
     return {
-        "address": address or checksum(log.address),
+        "address": checksum(log.address),
         "topics": [HexBytes(topic) for topic in log.topics],
         "data": HexBytes(log.data),
         "blockNumber": log.block_number,

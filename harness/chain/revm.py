@@ -35,7 +35,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Any, NamedTuple
 
 from eth_utils import ValidationError, keccak, to_canonical_address
@@ -343,7 +342,7 @@ class RevmBackend(Backend):
                 log_index=index,
                 block_timestamp=stamp,
             )
-            logs.append(web3_log(record, address=_checksum(log.address)))
+            logs.append(web3_log(record))
         self._mine(gas_used, tx_hash, logs, block_hash)
         self._receipts[tx_hash] = AttributeDict(
             {
@@ -352,7 +351,7 @@ class RevmBackend(Backend):
                 "contractAddress": checksum(created) if created is not None else None,
                 "cumulativeGasUsed": gas_used,
                 "effectiveGasPrice": price,
-                "from": _checksum(sender),
+                "from": checksum(sender),
                 "gasUsed": gas_used,
                 "logs": [AttributeDict({"type": "mined", **log}) for log in logs],
                 "state_root": b"" if failure is not None else b"\x01",  # eth-tester's receipts carry the status so
@@ -497,13 +496,6 @@ def _failure(message: str) -> Failure:
     return Failure(b"", halt=found.group(1) if found else message.strip()[:80] or "unknown")
 
 
-@lru_cache(maxsize=4096)
-def _checksum(address: str) -> str:
-    """EIP-55 checksummed, remembered: a simulation has few addresses, and eth-utils
-    takes tens of microseconds for each."""
-    return checksum(address)
-
-
 def _block_hash(parent: bytes, number: int, timestamp: int, randomness: bytes, tx_hashes: tuple[str, ...]) -> bytes:
     """A block's hash: over its parent's, so that a block mined again after a revert
     with other contents gets another hash (what cursors detect rewinds by)."""
@@ -601,7 +593,7 @@ def _decoded(raw: bytes) -> tuple[_Tx, str]:
         type=kind,
         chain_id=chain_id,
         nonce=nonce,
-        to=_checksum("0x" + to.hex()) if to else None,
+        to=checksum("0x" + to.hex()) if to else None,
         data=bytes(data),
         value=value,
         gas=gas,

@@ -6,11 +6,10 @@ Decoding by hand from the ABI is several times faster than web3's
 
 from __future__ import annotations
 
-import threading
-from collections import OrderedDict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Union
 
 from eth_abi import decode
@@ -103,9 +102,6 @@ def _bytes(value: Any) -> bytes:
     return bytes.fromhex(str(value).removeprefix("0x"))
 
 
-_RECENT_LIMIT = 4096  # decoded events kept: a few hundred blocks of a busy network
-
-
 class EventCodec:
     """Decodes the Task contract's logs into the dataclasses above."""
 
@@ -117,26 +113,15 @@ class EventCodec:
                 topic = keccak(text=event_signature(entry))
                 self._by_topic[topic] = entry
                 self.topics[entry["name"]] = topic
-        self._recent: OrderedDict[tuple[Any, ...], TaskEvent] = OrderedDict()
-        self._recent_lock = threading.Lock()
+        # Every reader of the chain (nodes, application, Relay, network, ledger) decodes
+        # the same logs: decoded events are shared, keyed by everything decoding reads.
+        self._decoded = lru_cache(maxsize=4096)(self._decode)
 
     def decode(self, log: Any) -> TaskEvent | None:
         topics = tuple(_bytes(t) for t in log["topics"])
         if not topics or topics[0] not in self._by_topic:
             return None
-        # Every reader of the chain (nodes, application, Relay, network, ledger) decodes
-        # the same logs: decoded events are shared, keyed by everything decoding reads.
-        key = (topics, _bytes(log["data"]), int(log["blockNumber"]), int(log["logIndex"]), _hex(log["transactionHash"]))
-        with self._recent_lock:
-            known = self._recent.get(key)
-        if known is not None:
-            return known
-        event = self._decode(topics, key[1], key[2], key[3], key[4])
-        with self._recent_lock:
-            self._recent[key] = event
-            if len(self._recent) > _RECENT_LIMIT:
-                self._recent.popitem(last=False)
-        return event
+        return self._decoded(topics, _bytes(log["data"]), int(log["blockNumber"]), int(log["logIndex"]), _hex(log["transactionHash"]))
 
     def _decode(self, topics: tuple[bytes, ...], data: bytes, block_number: int, log_index: int, tx_hash: str) -> TaskEvent:
         entry = self._by_topic[topics[0]]

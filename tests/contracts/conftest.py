@@ -23,22 +23,29 @@ from hydrogen_harness.protocol.constants import CNX
 from tests.contracts.helpers import JoinNodes, RunningTask, start_task
 
 
-@pytest.fixture
-def join_nodes(contracts: Deployment) -> JoinNodes:
-    """`join_nodes(n)` joins n fresh nodes (400 CNX staked each, 0 CNX left) and
-    returns them as a dict address -> account, in joining order."""
-
+def _joiner(deployment: Deployment) -> JoinNodes:
     def join(count: int) -> dict[str, LocalAccount]:
-        accounts = [contracts.new_node() for _ in range(count)]
+        accounts = [deployment.new_node() for _ in range(count)]
         return {account.address: account for account in accounts}
 
     return join
 
 
+def _app(deployment: Deployment) -> LocalAccount:
+    return deployment.new_app(cnx=1000 * CNX, approve=1000 * CNX)
+
+
+@pytest.fixture
+def join_nodes(contracts: Deployment) -> JoinNodes:
+    """`join_nodes(n)` joins n fresh nodes (400 CNX staked each, 0 CNX left) and
+    returns them as a dict address -> account, in joining order."""
+    return _joiner(contracts)
+
+
 @pytest.fixture
 def app(contracts: Deployment) -> LocalAccount:
     """An application wallet with 1000 CNX, all of it approved to the Task contract."""
-    return contracts.new_app(cnx=1000 * CNX, approve=1000 * CNX)
+    return _app(contracts)
 
 
 @pytest.fixture
@@ -69,15 +76,10 @@ def revm_contracts(_revm_deployment: Deployment) -> Iterator[Deployment]:
 @pytest.fixture
 def revm_join_nodes(revm_contracts: Deployment) -> JoinNodes:
     """`join_nodes` on `revm_contracts`."""
-
-    def join(count: int) -> dict[str, LocalAccount]:
-        accounts = [revm_contracts.new_node() for _ in range(count)]
-        return {account.address: account for account in accounts}
-
-    return join
+    return _joiner(revm_contracts)
 
 
 @pytest.fixture
 def revm_app(revm_contracts: Deployment) -> LocalAccount:
     """`app` on `revm_contracts`."""
-    return revm_contracts.new_app(cnx=1000 * CNX, approve=1000 * CNX)
+    return _app(revm_contracts)

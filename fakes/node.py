@@ -33,6 +33,7 @@ from hydrogen_harness.protocol.events import TaskAborted, TaskCreated, TaskEvent
 from hydrogen_harness.protocol.phash import result_bytes
 from hydrogen_harness.protocol.constants import ERROR_COMMITMENT, NodeStatus, TaskInfo, commitment_of, task_deadline
 from hydrogen_harness.client.relay import RelayClient, RelayError, RelayMessage, RelayNotReady, RelayUnavailable
+from hydrogen_harness.client.unfinished import UnfinishedIndex
 from hydrogen_harness.protocol.reverts import RevertError, RevertReason
 from hydrogen_harness.protocol.task_args import TaskArgsError, parse_task_args
 
@@ -120,8 +121,7 @@ class SimulatedNode:
         self.seed = seed
         self.store = store
         self.tasks: dict[int, NodeTask] = {}
-        self._open: dict[int, NodeTask] = {}  # see active()
-        self._indexed = 0  # len(self.tasks) when _open was built
+        self._active: UnfinishedIndex[int, NodeTask] = UnfinishedIndex(lambda task: task.phase is NodeTaskPhase.DONE)
         self.crashed = False
         self.steps = 0
         # What the node did, in order.
@@ -175,8 +175,7 @@ class SimulatedNode:
         """Start afresh, as a restarted node process would (the chain was reverted under
         it): no tasks, no pending requests, no crash, no history."""
         self.tasks.clear()
-        self._open.clear()
-        self._indexed = 0
+        self._active.forget()
         if self.store is not None:
             self.store.clear()
         self._requests.clear()
@@ -192,9 +191,7 @@ class SimulatedNode:
             if isinstance(event, TaskCreated):
                 if event.selected_node == self.address and event.task_id not in self.tasks:
                     new = self.tasks[event.task_id] = NodeTask(event.task_id, event.round, self._deadline(event))
-                    if self._indexed == len(self.tasks) - 1:  # the index was current: keep it so
-                        self._open[event.task_id] = new
-                        self._indexed += 1
+                    self._active.added(self.tasks, event.task_id, new)
                 continue
             task = self.tasks.get(event.task_id)
             if task is None:
@@ -251,7 +248,7 @@ class SimulatedNode:
             # A task whose error report stands is on the error path, as a fresh report is.
             kind = ActionKind.ERROR_REPORT if task.phase is NodeTaskPhase.ERROR_REPORTED else ActionKind.INFO
             self._did(info.id, f"resumed ({task.phase.value})", kind)
-        self._indexed = -1  # tasks were replaced in place: index them again
+        self._active.forget()  # tasks were replaced in place
         ours = {task_id for task_id, task in self.tasks.items() if task.resumed}
         self.observe(e for e in events if e.task_id in ours and not isinstance(e, TaskCreated))
         if self.store is not None:
@@ -271,20 +268,8 @@ class SimulatedNode:
     # ------------------------------------------------------------ stepping
 
     def active(self) -> list[NodeTask]:
-        """The tasks not done, in the order they came. Read from an index of the tasks
-        not yet seen done (DONE is final), rebuilt when tasks are added or removed:
-        scanning every task the node ever had, every step, made each task slower than
-        the one before."""
-        if len(self.tasks) != self._indexed:
-            self._open = {i: t for i, t in self.tasks.items() if t.phase is not NodeTaskPhase.DONE}
-            self._indexed = len(self.tasks)
-        found = []
-        for task_id, task in list(self._open.items()):
-            if task.phase is NodeTaskPhase.DONE or self.tasks.get(task_id) is not task:
-                del self._open[task_id]
-            else:
-                found.append(task)
-        return found
+        """The tasks not done, in the order they came."""
+        return self._active.unfinished(self.tasks)
 
     def waiting_on(self) -> str:
         """What the node waits for, for a stuck simulation's error message."""

@@ -21,6 +21,7 @@ from typing import Any
 from eth_account.signers.local import LocalAccount
 
 from hydrogen_harness.client.store import Job, JobPhase, ProgressStore
+from hydrogen_harness.client.unfinished import UnfinishedIndex
 from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.contracts import TASK_GAS, Deployment
 from hydrogen_harness.chain.event_feed import ContractChainSource, EventFeed
@@ -132,9 +133,7 @@ class Application:
         self.account = account
         self.relay = relay
         self.store = store or ProgressStore()
-        self._open: dict[str, Job] = {}  # see pending()
-        self._open_of: dict[str, Job] | None = None
-        self._indexed = 0
+        self._pending: UnfinishedIndex[str, Job] = UnfinishedIndex(lambda job: job.phase.finished)
         self.allowance = AllowanceMode(allowance)
         self.watch = WatchMode(watch)
         self.alert = alert
@@ -207,9 +206,7 @@ class Application:
         self._submitted += 1
         job = Job(key=key, args_json=args_json, task_hash="0x" + task_hash(args_json).hex())
         self.store.jobs[key] = job
-        if self._open_of is self.store.jobs and self._indexed == len(self.store.jobs) - 1:  # keep pending()'s index current
-            self._open[key] = job
-            self._indexed += 1
+        self._pending.added(self.store.jobs, key, job)
         self.store.save()
         self._checkpoint("submitted", job)
         self._create(job)
@@ -296,21 +293,9 @@ class Application:
     # ------------------------------------------------------------ stepping
 
     def pending(self) -> list[Job]:
-        """The unfinished jobs, in submission order. Read from an index of the jobs not
-        yet seen finished (a finished job never moves again), rebuilt when jobs are
-        added, removed or loaded: scanning every job ever submitted, every step, made
-        each task slower than the one before."""
-        jobs = self.store.jobs
-        if jobs is not self._open_of or len(jobs) != self._indexed:
-            self._open = {key: job for key, job in jobs.items() if not job.phase.finished}
-            self._open_of, self._indexed = jobs, len(jobs)
-        found = []
-        for key, job in list(self._open.items()):
-            if job.phase.finished or jobs.get(key) is not job:
-                del self._open[key]
-            else:
-                found.append(job)
-        return found
+        """The unfinished jobs, in submission order (jobs added, removed or loaded are
+        picked up: the index follows `store.jobs`)."""
+        return self._pending.unfinished(self.store.jobs)
 
     def step(self) -> bool:
         """Move every unfinished job on by at most one action; True if anything moved."""

@@ -1,15 +1,20 @@
 """Fixtures of the contract tests; the plain helpers they use are in helpers.py.
 
-Every test runs in its own chain snapshot (the plugin's `hydrogen_contracts`,
-named `contracts` in tests/conftest.py), so a fixture may change anything.
+Every test runs in its own chain snapshot, so a fixture may change anything.
 
-`revm_contracts` is the same deployment on revm, for the few tests that need
-hundreds of transactions to check a property of the contracts (a statistic of
-the picks, gas as the network grows): there they take a second instead of half
-a minute. revm gives what eth-tester gives (the same gas, receipts and picks:
-tests/e2e/test_backends_agree.py), and everything else here runs on `contracts`.
+The contracts are what these tests check, not the chain under them, so
+`contracts` is the deployment on revm (`revm_contracts`): the whole directory
+takes seconds there instead of a minute and a half on eth-tester. revm gives
+what eth-tester gives (the same gas, receipts, events and ledger:
+tests/e2e/test_backends_agree.py). Tests marked `eth_tester` get the session's
+chain instead (the plugin's `hydrogen_contracts`: eth-tester unless
+--hydrogen-backend or --hydrogen-rpc-url say otherwise): those that use web3
+behind `chain.w3`, eth_estimateGas, or the seeded prevrandao of both blocks.
+`pytest tests/contracts --contracts-on session` runs every test on the
+session's chain (and so on eth-tester, or against a node such as anvil).
+`revm_contracts` itself is for the tests that need hundreds of transactions
+whatever the option says.
 """
-
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -33,6 +38,17 @@ def _joiner(deployment: Deployment) -> JoinNodes:
 
 def _app(deployment: Deployment) -> LocalAccount:
     return deployment.new_app(cnx=1000 * CNX, approve=1000 * CNX)
+
+
+@pytest.fixture
+def contracts(request: pytest.FixtureRequest) -> Deployment:
+    """CNX, Node and Task deployed and wired, isolated per test: on revm, or on the
+    session's chain for tests marked `eth_tester` and under `--contracts-on session`."""
+    if request.node.get_closest_marker("eth_tester") or request.config.getoption("--contracts-on") == "session":
+        deployment: Deployment = request.getfixturevalue("hydrogen_contracts")
+    else:
+        deployment = request.getfixturevalue("revm_contracts")
+    return deployment
 
 
 @pytest.fixture

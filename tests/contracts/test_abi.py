@@ -203,6 +203,7 @@ def _raw_call(contracts: Deployment, to: str, signature: str, types: list[str], 
     return bytes(contracts.chain.w3.eth.call({"to": to, "data": "0x" + data.hex()}))
 
 
+@pytest.mark.eth_tester
 def test_deployed_code_answers_hand_encoded_calls(contracts: Deployment, task_run: RunningTask, app: LocalAccount) -> None:
     """What an H-net client encodes and decodes by its own ABI works on the deployment."""
     node, task = contracts.node.address, contracts.task.address

@@ -26,6 +26,7 @@ AVAILABLE, BUSY, QUIT, PAUSED = NodeStatus.AVAILABLE, NodeStatus.BUSY, NodeStatu
 CANCELLED = "Task Cancelled"
 
 
+@pytest.mark.eth_tester
 def test_cancel_before_or_at_the_deadline_reverts(contracts: Deployment, task_run: RunningTask) -> None:
     timeout = task_run.info().timeout
     with expect_revert("Task has not exceeded the deadline yet"):

@@ -96,6 +96,7 @@ def test_selects_three_distinct_available_nodes_and_makes_them_busy(contracts: D
     assert_invariants(contracts, nodes, [run.id])
 
 
+@pytest.mark.eth_tester
 def test_get_task_fields(contracts: Deployment, app: LocalAccount, nodes: dict[str, LocalAccount]) -> None:
     task_hash = fresh_hash()
     run = start_task(contracts, app, nodes, task_hash=task_hash)
@@ -187,6 +188,7 @@ def test_reverts_are_checked_in_the_documented_order(contracts: Deployment) -> N
         contracts.task.create_task(approved, fresh_hash())
 
 
+@pytest.mark.eth_tester
 def test_owner_parameters(contracts: Deployment, join_nodes: JoinNodes, app: LocalAccount) -> None:
     task = contracts.task
     assert (task.fee_per_node(), task.distance_threshold(), task.timeout()) == (10 * CNX, 5, 900)

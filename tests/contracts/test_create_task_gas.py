@@ -253,6 +253,7 @@ def _apps(deployment: Deployment) -> list[LocalAccount]:
     ]
 
 
+@pytest.mark.eth_tester
 def test_the_search_by_calls_finds_the_exact_estimate(contracts: Deployment) -> None:
     """`lowest_limit` is what py-evm's exact eth_estimateGas returns, with 3 nodes
     (each pick moves the list) and with 12 (the first task, the costliest case)."""
@@ -297,6 +298,7 @@ def test_without_the_check_an_estimate_can_run_out_of_gas(tmp_path: Path) -> Non
     assert run.out_of_gas == len(run.failures), run.failures  # out of gas, not a revert string
 
 
+@pytest.mark.eth_tester
 def test_the_estimate_is_the_check_whatever_the_pick(contracts: Deployment) -> None:
     """The estimate no longer depends on the block or the number of nodes: it is the
     gas up to the check plus CREATE_TASK_GAS_NEEDED, and one gas less fails there."""
@@ -324,6 +326,7 @@ def test_the_estimate_is_the_check_whatever_the_pick(contracts: Deployment) -> N
     assert used < NEEDED  # the check asks for more than the task ever uses
 
 
+@pytest.mark.eth_tester
 @pytest.mark.parametrize("gas", [TASK_GAS, 120_000], ids=["normal-limit", "below-the-check"])
 def test_view_check_reasons_come_before_the_gas_check(contracts: Deployment, gas: int) -> None:
     """The check comes after the three view checks, so their reasons (and their

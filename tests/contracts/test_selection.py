@@ -165,6 +165,7 @@ def _settle(contracts: Deployment, run: RunningTask, mode: str) -> None:
         run.cancel()
 
 
+@pytest.mark.eth_tester
 def test_picks_as_the_network_changes(contracts: Deployment, join_nodes: JoinNodes, app: LocalAccount) -> None:
     """20 tasks while nodes join, pause, resume, quit and tasks settle or are cancelled:
     every pick is AVAILABLE, distinct and the one getSelectedNode gave just before."""
@@ -206,6 +207,7 @@ def test_picks_as_the_network_changes(contracts: Deployment, join_nodes: JoinNod
     assert_invariants(contracts, nodes, created)
 
 
+@pytest.mark.eth_tester
 def test_view_at_latest_matches_a_create_task_mined_in_that_block(contracts: Deployment, join_nodes: JoinNodes, app: LocalAccount) -> None:
     """getSelectedNode evaluated in block N (an eth_call at "latest" once N is mined)
     must name the node a createTask mined in block N picked: same parent hash, same

@@ -23,7 +23,9 @@ from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 from coincurve import PrivateKey, PublicKey
-from eth_utils import keccak, to_checksum_address
+from eth_utils import keccak
+
+from hydrogen_harness.protocol.addresses import checksum
 
 __all__ = [
     "PrivateKeyLike",
@@ -301,4 +303,4 @@ def recover_signer(params: Mapping[str, Any], timestamp: int, signature: str) ->
         raise SignatureError(
             SignatureFault.UNRECOVERABLE, f"no public key can be recovered: {error}"
         ) from None
-    return to_checksum_address(keccak(public.format(compressed=False)[1:])[-20:])
+    return checksum(keccak(public.format(compressed=False)[1:])[-20:])

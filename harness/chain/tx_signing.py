@@ -14,6 +14,8 @@ from typing import Any
 
 from eth_utils import keccak
 
+from hydrogen_harness.protocol.signing import secp256k1_key
+
 __all__ = ["rlp_encode", "sign_transaction"]
 
 _LEGACY = frozenset({"chainId", "nonce", "gas", "value", "data", "to", "gasPrice"})
@@ -42,8 +44,6 @@ def rlp_encode(item: int | bytes | list[Any]) -> bytes:
 def sign_transaction(key: bytes, tx: dict[str, Any]) -> tuple[bytes, bytes] | None:
     """The raw signed transaction and its hash; None for a shape other than the two
     `Chain` builds (the caller then signs with eth-account)."""
-    from coincurve import PrivateKey
-
     keys = tx.keys()
     legacy = "gasPrice" in tx
     if not keys <= (_LEGACY if legacy else _DYNAMIC) or "chainId" not in tx or tx["chainId"] is None:
@@ -52,7 +52,7 @@ def sign_transaction(key: bytes, tx: dict[str, Any]) -> tuple[bytes, bytes] | No
     data = bytes.fromhex(data.removeprefix("0x")) if isinstance(data, str) else bytes(data)
     to = bytes.fromhex(tx["to"].removeprefix("0x")) if tx.get("to") else b""
     chain_id, nonce, gas, value = int(tx["chainId"]), int(tx["nonce"]), int(tx["gas"]), int(tx["value"])
-    signer = PrivateKey(bytes(key))
+    signer = secp256k1_key(bytes(key))
     if legacy:
         fields: list[Any] = [nonce, int(tx["gasPrice"]), gas, to, value, data]
         signature = signer.sign_recoverable(keccak(rlp_encode([*fields, chain_id, 0, 0])), hasher=None)

@@ -33,6 +33,7 @@ __all__ = [
     "SignatureFault",
     "SECP256K1_N",
     "recover_signer",
+    "secp256k1_key",
     "serialize_params",
     "sign_request",
     "signing_hash",
@@ -216,8 +217,9 @@ def _secret_bytes(private_key: PrivateKeyLike) -> bytes:
 
 
 @lru_cache(maxsize=256)
-def _signer(secret: bytes) -> PrivateKey:
-    # Building the key object costs a scalar multiplication; apps sign many requests.
+def secp256k1_key(secret: bytes) -> PrivateKey:
+    """libsecp256k1's key object for a 32-byte secret, remembered: building it costs a
+    scalar multiplication, and the same few accounts sign every request and transaction."""
     return PrivateKey(secret)
 
 
@@ -225,7 +227,7 @@ def sign_request(params: Mapping[str, Any], timestamp: int, private_key: Private
     """Sign a Relay request: ``0x`` + hex(r ++ s ++ v), v in {0, 1}, low s."""
     digest = signing_hash(params, timestamp)
     # libsecp256k1 signs deterministically (RFC 6979) and always emits low s.
-    signature = _signer(_secret_bytes(private_key)).sign_recoverable(digest, hasher=None)
+    signature = secp256k1_key(_secret_bytes(private_key)).sign_recoverable(digest, hasher=None)
     return "0x" + signature.hex()
 
 

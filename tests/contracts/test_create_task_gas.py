@@ -81,9 +81,14 @@ def _hashes(index: int) -> tuple[bytes, bytes]:
 
 def estimate(deployment: Deployment, app: LocalAccount, task_hash: bytes, data_hash: bytes) -> int:
     """eth_estimateGas of createTask through web3, as ethers and web3.py clients do."""
-    fn = deployment.task.contract.functions.createTask(task_hash, data_hash)
-    tx: Any = {"from": app.address, "to": deployment.task.address, "data": fn._encode_transaction_data()}
+    tx: Any = _create_call(deployment, app, task_hash, data_hash)
     return int(deployment.chain.w3.eth.estimate_gas(tx))
+
+
+def _create_call(deployment: Deployment, app: LocalAccount, task_hash: bytes, data_hash: bytes) -> dict[str, Any]:
+    """createTask from `app` as a call (no gas limit: the estimators set it)."""
+    fn = deployment.task.contract.functions.createTask(task_hash, data_hash)
+    return {"from": app.address, "to": deployment.task.address, "data": fn._encode_transaction_data()}
 
 
 def lowest_limit(deployment: Deployment, app: LocalAccount, task_hash: bytes, data_hash: bytes) -> int:
@@ -91,8 +96,7 @@ def lowest_limit(deployment: Deployment, app: LocalAccount, task_hash: bytes, da
     by calls as py-evm's `binary_gas_search_exact` finds it (success at the block's
     limit, then bisection down to one gas), so on any backend. A limit below the
     call's intrinsic gas fails too (py-evm refuses it, revm halts)."""
-    fn = deployment.task.contract.functions.createTask(task_hash, data_hash)
-    tx: dict[str, Any] = {"from": app.address, "to": deployment.task.address, "data": fn._encode_transaction_data()}
+    tx = _create_call(deployment, app, task_hash, data_hash)
 
     def succeeds(gas: int) -> bool:
         try:

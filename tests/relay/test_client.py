@@ -19,6 +19,7 @@ from hydrogen_harness.client.relay import (
     RelayUnavailable,
     RetryPolicy,
 )
+from hydrogen_harness.protocol.signing import sign_request
 from tests.relay.wire import Wire
 from tests.relay.world import RelayWorld
 
@@ -63,6 +64,23 @@ def test_the_whole_exchange(client: RelayClient, world: RelayWorld) -> None:
     client.upload_results(task.nodes[0], task.task_id, task.images)
     assert client.get_task(world.creator, task.task_id).status is RelayTaskStatus.RESULTS_UPLOADED
     assert [client.download_result(world.creator, task.task_id, i) for i in range(3)] == list(task.images)
+
+
+def test_signed_gets_send_the_query_params_would(client: RelayClient, faults: FaultInjector, world: RelayWorld) -> None:
+    """The client writes a signed GET's query itself: the URL is the one httpx builds
+    from `params=`, and the signature in it is the one the Relay checks."""
+    task = world.succeeded
+    client.upload_task_args(world.creator, task.task_id, task.args)
+    client.get_task(task.nodes[1], task.task_id)
+    gets = [r for r in faults.requests if r.method == "GET"]
+    assert len(gets) == 1
+    sent = gets[0].url
+    params = dict(sent.params)
+    assert set(params) == {"timestamp", "signature"}
+    timestamp, signature = int(params["timestamp"]), params["signature"]
+    rebuilt = httpx.URL(f"http://relay.invalid/v1/inference_tasks/{task.task_id}", params={"timestamp": timestamp, "signature": signature})
+    assert sent == rebuilt and sent.query == rebuilt.query
+    assert sign_request({"task_id": task.task_id}, timestamp, task.nodes[1]) == signature
 
 
 def test_5xx_answers_are_retried_with_growing_waits(

@@ -23,7 +23,7 @@ from enum import Enum, StrEnum
 from typing import Any, Protocol
 
 from eth_account.signers.local import LocalAccount
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from hydrogen_harness.fakes.behaviour import Behaviour, CrashPoint, WorkKind
 from hydrogen_harness.fakes.diffusion import DeterministicGenerator, ImageGenerator, jitter

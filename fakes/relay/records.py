@@ -9,6 +9,7 @@ from the service clock, rendered as RFC 3339 in UTC.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
@@ -71,6 +72,8 @@ class TaskRecord:
         return any(node.address == address for node in self.selected_nodes)
 
 
+# Remembered: a TASK answer renders 8 times, most of them the same few seconds.
+@lru_cache(maxsize=4096)
 def rfc3339(timestamp: int) -> str:
     """Unix seconds as RFC 3339 in UTC, as Go writes a whole-second UTC time."""
     return datetime.fromtimestamp(timestamp, tz=UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

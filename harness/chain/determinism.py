@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 __all__ = ["BLOCK_GAS_LIMIT", "INITIAL_BASE_FEE", "mix_hash", "next_base_fee", "opcode_block_hash"]
 

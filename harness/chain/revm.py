@@ -37,7 +37,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-from eth_utils import ValidationError, keccak, to_canonical_address
+from eth_hash.auto import keccak
+from eth_utils import ValidationError, to_canonical_address
 from hexbytes import HexBytes
 from web3 import Web3
 from web3.datastructures import AttributeDict

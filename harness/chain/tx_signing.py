@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from hydrogen_harness.protocol.signing import secp256k1_key
 

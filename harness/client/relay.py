@@ -287,7 +287,7 @@ class RelayClient:
             params = {"task_args": task_args, "task_id": task_id}
             signature = sign_request(params, timestamp, account)
             return self._http.post(
-                "/v1/inference_tasks",
+                self._url("/v1/inference_tasks"),
                 json={**params, "timestamp": timestamp, "signature": signature},
             )
 
@@ -308,7 +308,7 @@ class RelayClient:
         def attempt() -> httpx.Response:
             timestamp = self._timestamp()
             signature = sign_request({"task_id": task_id}, timestamp, account)
-            return self._http.get(_signed(f"/v1/inference_tasks/{task_id}", timestamp, signature))
+            return self._http.get(self._url(_signed(f"/v1/inference_tasks/{task_id}", timestamp, signature)))
 
         return self._task_of(self._call(attempt))
 
@@ -324,7 +324,7 @@ class RelayClient:
             timestamp = self._timestamp()
             signature = sign_request({"task_id": task_id}, timestamp, account)
             return self._http.post(
-                f"/v1/inference_tasks/{task_id}/results",
+                self._url(f"/v1/inference_tasks/{task_id}/results"),
                 data={"timestamp": str(timestamp), "signature": signature},
                 files=files,
             )
@@ -346,7 +346,9 @@ class RelayClient:
             timestamp = self._timestamp()
             params = {"image_num": str(image_num), "task_id": task_id}
             signature = sign_request(params, timestamp, account)
-            return self._http.get(_signed(f"/v1/inference_tasks/{task_id}/results/{image_num}", timestamp, signature))
+            return self._http.get(
+                self._url(_signed(f"/v1/inference_tasks/{task_id}/results/{image_num}", timestamp, signature))
+            )
 
         return self._call(attempt, raw=True)
 
@@ -362,6 +364,16 @@ class RelayClient:
 
     def _timestamp(self) -> int:
         return int(self._clock())
+
+    def _url(self, path: str) -> str:
+        """`path` on the client's base URL, whole. Given a relative one, httpx parses it
+        and then the merged URL again, each a pass over every character (a signed GET's
+        URL is 200 long); given the whole URL, it parses once."""
+        base = self._http.base_url
+        if not base.is_absolute_url or base.query:
+            return path  # no base URL (the transport decides) or one with a query: httpx merges
+        root = str(base)  # httpx writes a base URL's root path "/" as nothing
+        return (root if root.endswith("/") else root + "/") + path.lstrip("/")
 
     def _call(self, attempt: Callable[[], httpx.Response], raw: bool = False) -> Any:
         """Run `attempt` under the retry policy; the decoded body (or bytes if `raw`)."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import IntEnum
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 __all__ = [
     "CNX",

@@ -23,7 +23,7 @@ from functools import lru_cache
 from typing import Any, Protocol, runtime_checkable
 
 from coincurve import PrivateKey, PublicKey
-from eth_utils import keccak
+from eth_hash.auto import keccak
 
 from hydrogen_harness.protocol.addresses import checksum
 

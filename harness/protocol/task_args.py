@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Annotated, Any, NoReturn
 
-from eth_utils import keccak
+from eth_hash.auto import keccak
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = [

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
+from eth_account import Account
 
 from hydrogen_harness.fakes.relay import FaultInjector, RelayService, create_app
 from hydrogen_harness.client.relay import (
@@ -17,6 +18,7 @@ from hydrogen_harness.client.relay import (
     RelayTask,
     RelayTaskStatus,
     RelayUnavailable,
+    NO_RETRY,
     RetryPolicy,
 )
 from hydrogen_harness.protocol.signing import sign_request
@@ -81,6 +83,28 @@ def test_signed_gets_send_the_query_params_would(client: RelayClient, faults: Fa
     rebuilt = httpx.URL(f"http://relay.invalid/v1/inference_tasks/{task.task_id}", params={"timestamp": timestamp, "signature": signature})
     assert sent == rebuilt and sent.query == rebuilt.query
     assert sign_request({"task_id": task.task_id}, timestamp, task.nodes[1]) == signature
+
+
+@pytest.mark.parametrize("base_url", ["http://relay.invalid", "http://relay.invalid:8080/prefix", "https://relay.example/a/b/"])
+def test_requests_go_where_httpx_would_send_the_relative_path(base_url: str) -> None:
+    """The client hands httpx whole URLs: each is the one httpx makes of the base URL
+    and the endpoint's relative path."""
+    account = Account.from_key(b"\x01" * 32)
+    seen: list[httpx.Request] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, content=b"png") if request.method == "GET" else httpx.Response(200, json={"message": "success"})
+
+    with httpx.Client(base_url=base_url, transport=httpx.MockTransport(answer)) as http:
+        client = RelayClient(http, clock=lambda: 1_700_000_000, retry=NO_RETRY)
+        assert client.download_result(account, 7, 2) == b"png"
+        client.upload_results(account, 7, [b"image"])
+        get, post = seen
+        params = {"timestamp": 1_700_000_000, "signature": dict(get.url.params)["signature"]}
+        assert get.url == http.build_request("GET", "/v1/inference_tasks/7/results/2", params=params).url
+        assert post.url == http.build_request("POST", "/v1/inference_tasks/7/results").url
+        assert str(post.url).startswith(base_url.rstrip("/") + "/v1/")
 
 
 def test_5xx_answers_are_retried_with_growing_waits(

@@ -13,13 +13,16 @@ Relay compares them with the chain to find what the chain lost, if anything.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
 from hydrogen_harness.fakes.relay.records import RowKind, TaskRecord
 
 __all__ = ["MemoryStorage", "Storage"]
+
+_K = TypeVar("_K")
+_V = TypeVar("_V")
 
 
 class Storage(Protocol):
@@ -128,14 +131,22 @@ class NestedTransactions:
 
 
 class MemoryStorage(NestedTransactions):
-    """`Storage` in memory; fast, and gone with the process."""
+    """`Storage` in memory; fast, and gone with the process.
+
+    A transaction keeps an undo log of what it overwrote, so that beginning one costs
+    the same however many tasks and blocks are stored (a copy of every table did not).
+    """
 
     def __init__(self) -> None:
         super().__init__()
+        self._undo: list[Callable[[], None]] | None = None  # inside a transaction: what rolls it back
         self.reset()
 
     def reset(self) -> None:
         with self._lock:
+            if self._undo is not None:
+                saved = (self._tasks, self._images, self._cursor, self._cursor_hash, self._blocks, self._row_ids)
+                self._undo.append(lambda: self._restore(saved))
             self._tasks: dict[int, TaskRecord] = {}
             self._images: dict[int, tuple[bytes, ...]] = {}
             self._cursor: int | None = None
@@ -143,13 +154,29 @@ class MemoryStorage(NestedTransactions):
             self._blocks: dict[int, bytes] = {}
             self._row_ids: dict[RowKind, int] = {kind: 0 for kind in RowKind}
 
+    def _restore(self, saved: tuple[Any, ...]) -> None:
+        self._tasks, self._images, self._cursor, self._cursor_hash, self._blocks, self._row_ids = saved
+
     def _begin(self) -> None:
-        self._saved = (
-            dict(self._tasks), dict(self._images), self._cursor, self._cursor_hash, dict(self._blocks), dict(self._row_ids)
-        )
+        self._undo = []
+
+    def _commit(self) -> None:
+        self._undo = None
 
     def _rollback(self) -> None:
-        self._tasks, self._images, self._cursor, self._cursor_hash, self._blocks, self._row_ids = self._saved
+        undo, self._undo = self._undo or [], None
+        for step in reversed(undo):
+            step()
+
+    def _write(self, table: dict[_K, _V], key: _K, value: _V | None) -> None:
+        """`table[key] = value` (None: delete it), noted in the undo log if in a transaction."""
+        if self._undo is not None:
+            old = table.get(key)
+            self._undo.append(lambda: self._write(table, key, old))
+        if value is None:
+            table.pop(key, None)
+        else:
+            table[key] = value
 
     def block_cursor(self) -> int | None:
         return self._cursor
@@ -159,22 +186,29 @@ class MemoryStorage(NestedTransactions):
 
     def set_block_cursor(self, block: int, last_hash: bytes | None = None) -> None:
         with self._lock:
-            self._cursor, self._cursor_hash = block, last_hash
+            if self._undo is not None:
+                cursor, cursor_hash = self._cursor, self._cursor_hash
+                self._undo.append(lambda: self._set_cursor(cursor, cursor_hash))
+            self._set_cursor(block, last_hash)
+
+    def _set_cursor(self, block: int | None, last_hash: bytes | None) -> None:
+        self._cursor, self._cursor_hash = block, last_hash
 
     def remember_block(self, number: int, block_hash: bytes) -> None:
         with self._lock:
-            self._blocks[number] = bytes(block_hash)
+            self._write(self._blocks, number, bytes(block_hash))
 
     def remembered_blocks(self) -> dict[int, bytes]:
         return dict(self._blocks)
 
     def forget_blocks_after(self, number: int) -> None:
         with self._lock:
-            self._blocks = {n: h for n, h in self._blocks.items() if n <= number}
+            for later in [n for n in self._blocks if n > number]:
+                self._write(self._blocks, later, None)
 
     def next_row_id(self, kind: RowKind) -> int:
         with self._lock:
-            self._row_ids[kind] += 1
+            self._write(self._row_ids, kind, self._row_ids[kind] + 1)
             return self._row_ids[kind]
 
     def get_task(self, task_id: int) -> TaskRecord | None:
@@ -182,11 +216,11 @@ class MemoryStorage(NestedTransactions):
 
     def put_task(self, task: TaskRecord) -> None:
         with self._lock:
-            self._tasks[task.task_id] = task
+            self._write(self._tasks, task.task_id, task)
 
     def put_images(self, task_id: int, images: Sequence[bytes]) -> None:
         with self._lock:
-            self._images[task_id] = tuple(bytes(image) for image in images)
+            self._write(self._images, task_id, tuple(bytes(image) for image in images))
 
     def get_image(self, task_id: int, index: int) -> bytes | None:
         images = self._images.get(task_id, ())
@@ -197,8 +231,8 @@ class MemoryStorage(NestedTransactions):
 
     def delete_task(self, task_id: int) -> None:
         with self._lock:
-            self._tasks.pop(task_id, None)
-            self._images.pop(task_id, None)
+            self._write(self._tasks, task_id, None)
+            self._write(self._images, task_id, None)
 
     def close(self) -> None:
         pass

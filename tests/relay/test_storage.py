@@ -91,6 +91,42 @@ def test_a_failed_transaction_leaves_nothing(storage: Storage) -> None:
     assert storage.next_row_id(RowKind.TASK) == 1
 
 
+def test_a_failed_transaction_undoes_deletes_replacements_and_a_reset(storage: Storage) -> None:
+    storage.put_task(_task())
+    storage.put_task(_task(task_id=5))
+    storage.put_images(3, [b"x", b"y"])
+    storage.set_block_cursor(10, b"\x0a" * 32)
+    storage.remember_block(9, b"\x09" * 32)
+    storage.next_row_id(RowKind.TASK)
+    with pytest.raises(RuntimeError), storage.transaction():
+        storage.delete_task(3)
+        storage.put_images(5, [b"z"])
+        with storage.transaction():  # joins the outer one
+            storage.put_task(dataclasses.replace(_task(task_id=5), status=RelayTaskStatus.ABORTED))
+        storage.reset()
+        storage.put_task(_task(task_id=6))
+        storage.remember_block(30, b"\x1e" * 32)
+        storage.next_row_id(RowKind.TASK)
+        raise RuntimeError("half way")
+    assert (storage.get_task(3), storage.get_task(5), storage.get_task(6)) == (_task(), _task(task_id=5), None)
+    assert (storage.get_image(3, 1), storage.get_image(5, 0)) == (b"y", None)
+    assert (storage.block_cursor(), storage.cursor_hash()) == (10, b"\x0a" * 32)
+    assert storage.remembered_blocks() == {9: b"\x09" * 32}
+    assert storage.next_row_id(RowKind.TASK) == 2
+
+
+def test_a_transaction_that_ends_keeps_its_writes(storage: Storage) -> None:
+    storage.put_task(_task())
+    with storage.transaction():
+        storage.delete_task(3)
+        storage.put_task(_task(task_id=4))
+        storage.remember_block(7, b"\x07" * 32)
+    with pytest.raises(RuntimeError), storage.transaction():
+        raise RuntimeError("a later transaction fails")  # undoes nothing of the one before
+    assert (storage.get_task(3), storage.get_task(4)) == (None, _task(task_id=4))
+    assert storage.remembered_blocks() == {7: b"\x07" * 32}
+
+
 def test_reset(storage: Storage) -> None:
     storage.put_task(_task())
     storage.put_images(3, [b"x"])

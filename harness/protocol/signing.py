@@ -20,7 +20,7 @@ import re
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from coincurve import PrivateKey, PublicKey
 from eth_hash.auto import keccak
@@ -182,7 +182,6 @@ def signing_hash(params: Mapping[str, Any], timestamp: int) -> bytes:
 # ---------------------------------------------------------------------------
 
 
-@runtime_checkable
 class _HasKey(Protocol):
     """eth_account's LocalAccount (and eth_keys' PrivateKey via to_bytes) shape."""
 
@@ -202,8 +201,10 @@ def _secret_bytes(private_key: PrivateKeyLike) -> bytes:
             raise ValueError("private key string is not hex") from None
     elif isinstance(private_key, (bytes, bytearray, memoryview)):
         secret = bytes(private_key)
-    elif isinstance(private_key, _HasKey):
-        secret = bytes(private_key.key)
+    elif (key := getattr(private_key, "key", None)) is not None:
+        # _HasKey's shape, read directly: isinstance() against a Protocol walks its
+        # members on every call, a tenth of signing a request.
+        secret = bytes(key)
     else:
         raise TypeError(
             f"private key must be a hex str, bytes or a LocalAccount, "

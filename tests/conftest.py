@@ -7,8 +7,21 @@ from pathlib import Path
 
 import pytest
 
+from hydrogen_harness.chain.compiler import cache_dir
 from hydrogen_harness.chain.contracts import Deployment
 from hydrogen_harness.sandbox.anvil import AnvilProcess, find_anvil, start_anvil
+
+
+# Read before pytester points HOME at a temporary folder: a user's suite run by pytester
+# then finds the contracts compiled, as it does on the user's own machine after the
+# first run, instead of compiling all three again in every session (3 s of CPU each).
+_CONTRACT_CACHE = cache_dir()
+
+
+@pytest.fixture(autouse=True)
+def _user_sessions_share_the_contract_cache(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    if "pytester" in request.fixturenames:
+        monkeypatch.setenv("HYDROGEN_HARNESS_CACHE", str(_CONTRACT_CACHE))
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import statistics
 import time
 from collections.abc import Callable
 
-from bench.workflow import ARGS
+from bench.workflow import fresh_args
 from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.sim.network import Network
 from hydrogen_harness.protocol.constants import CNX
@@ -14,10 +14,10 @@ from hydrogen_harness.protocol.constants import CNX
 __all__ = ["seconds_per_task_aged", "seconds_per_task_by_nodes"]
 
 
-def _one_task(network: Network, number: int) -> float:
+def _one_task(network: Network) -> float:
     app = network.apps[0]
     start = time.perf_counter()
-    app.submit({**ARGS, "prompt": f"scale {number}"})
+    app.submit(fresh_args())
     network.settle()
     return time.perf_counter() - start
 
@@ -43,22 +43,22 @@ def seconds_per_task_aged(
     network against the next `batch` tasks of the aged one, so that the load of a
     shared machine falls on both sides alike."""
     aged = _network(backend, total + pairs * batch)
-    _one_task(aged, 0)  # warm-up: first-use costs are not history
+    _one_task(aged)  # warm-up: first-use costs are not history
     started = time.perf_counter()
     done = 0
     while done < total and time.perf_counter() - started < budget_s:
         done += 1
-        _one_task(aged, done)
+        _one_task(aged)
         if progress is not None:
             progress(done)
     early: list[float] = []
     late: list[float] = []
     for pair in range(pairs):
         fresh = _network(backend, 20)
-        for number in range(5):
-            _one_task(fresh, number)
-        early.append(statistics.median(_one_task(fresh, number) for number in range(5, 5 + batch)))
-        late.append(statistics.median(_one_task(aged, done + pair * batch + n) for n in range(1, batch + 1)))
+        for _ in range(5):
+            _one_task(fresh)
+        early.append(statistics.median(_one_task(fresh) for _ in range(batch)))
+        late.append(statistics.median(_one_task(aged) for _ in range(batch)))
     ratios = [b / a for a, b in zip(early, late)]
     return {
         "n": done,
@@ -75,6 +75,6 @@ def seconds_per_task_by_nodes(counts: tuple[int, ...] = (5, 50, 200), tasks: int
     for count in counts:
         network = Network(seed=6, nodes=["honest"] * count)
         network.add_app(cnx=10**5 * CNX)
-        _one_task(network, 0)  # warm-up
-        figures[count] = statistics.median(_one_task(network, n) for n in range(1, tasks + 1))
+        _one_task(network)  # warm-up
+        figures[count] = statistics.median(_one_task(network) for _ in range(tasks))
     return figures

@@ -4,6 +4,7 @@ workflow on revm against eth-tester; and where a task's time goes on revm."""
 
 from __future__ import annotations
 
+import itertools
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -18,7 +19,7 @@ from hydrogen_harness.chain.contracts import deploy
 from hydrogen_harness.sim.network import Network
 from hydrogen_harness.protocol.constants import CNX, commitment_of
 
-__all__ = ["bench_backends", "bench_workflow", "time_shares"]
+__all__ = ["bench_backends", "bench_workflow", "fresh_args", "time_shares"]
 
 ARGS: dict[str, Any] = {
     "base_model": "runwayml/stable-diffusion-v1-5",
@@ -26,13 +27,23 @@ ARGS: dict[str, Any] = {
     "task_config": {"num_images": 1, "image_width": 64, "image_height": 64},
 }
 
+# The generator and the perceptual hash remember recent images: each task of a bench
+# process gets a prompt of its own, so that no run finds its images already painted
+# and hashed by an earlier run (another backend's, or another section's).
+_PROMPT_NUMBERS = itertools.count()
 
-def _workflow_run(network: Network, tasks: int, offset: int) -> tuple[int, int, float]:
+
+def fresh_args() -> dict[str, Any]:
+    """ARGS with a prompt that no other task of this process had."""
+    return {**ARGS, "prompt": f"bench {next(_PROMPT_NUMBERS)}"}
+
+
+def _workflow_run(network: Network, tasks: int) -> tuple[int, int, float]:
     app = network.apps[0]
     first_block = network.chain.block_number
     start = time.perf_counter()
-    for i in range(tasks):
-        key = app.submit({**ARGS, "prompt": f"bench {offset + i}"})
+    for _ in range(tasks):
+        key = app.submit(fresh_args())
         network.settle()
         assert app.store.jobs[key].phase.value == "completed", app.store.jobs[key]
     seconds = time.perf_counter() - start
@@ -107,7 +118,7 @@ def _bare_state() -> dict[str, Any]:
 def bench_workflow(tasks: int = 10, repeats: int = 3) -> dict[str, Figure]:
     network = Network(seed=1, nodes=["honest"] * 3)
     network.add_app(cnx=10**6 * CNX)
-    _workflow_run(network, 1, offset=10**6)  # warm-up: imports, caches, first compile
+    _workflow_run(network, 1)  # warm-up: imports, caches, first compile
     bare = _bare_state()
     _bare_run(1, 10**6, bare)
 
@@ -115,7 +126,7 @@ def bench_workflow(tasks: int = 10, repeats: int = 3) -> dict[str, Figure]:
     bare_runs: list[tuple[int, int, float]] = []
     for repeat in range(repeats):
         # Interleaved, so that machine load hits both sides alike.
-        workflow_runs.append(_workflow_run(network, tasks, offset=repeat * tasks))
+        workflow_runs.append(_workflow_run(network, tasks))
         bare_runs.append(_bare_run(tasks, repeat * tasks, bare))
 
     def rates(runs: list[tuple[int, int, float]], index: int) -> list[float]:
@@ -133,7 +144,7 @@ def _network(backend: str, seed: int = 1) -> Network:
     chain = Chain.revm(seed=seed) if backend == "revm" else Chain.in_memory(seed=seed)
     network = Network(seed=seed, nodes=["honest"] * 3, chain=chain)
     network.add_app(cnx=10**6 * CNX)
-    _workflow_run(network, 1, offset=10**6)  # warm-up: imports, caches, first compile
+    _workflow_run(network, 1)  # warm-up: imports, caches, first compile
     return network
 
 
@@ -145,7 +156,7 @@ def bench_backends(pairs: int = 6, tester_tasks: int = 3, revm_tasks: int = 15) 
     rates: dict[str, list[float]] = {"eth-tester": [], "revm": []}
     for pair in range(pairs):
         for backend, tasks in (("eth-tester", tester_tasks), ("revm", revm_tasks)):
-            done, _, seconds = _workflow_run(networks[backend], tasks, offset=pair * 100)
+            done, _, seconds = _workflow_run(networks[backend], tasks)
             rates[backend].append(done / seconds)
     ratios = [revm / tester for revm, tester in zip(rates["revm"], rates["eth-tester"])]
     return {
@@ -230,7 +241,7 @@ def time_shares(backend: str = "revm", tasks: int = 30) -> dict[str, Any]:
     shares.wrap(node_module, "result_bytes", "perceptual hashes (nodes)")
     try:
         with shares.charge("simulation logic (nodes, app, network, bindings)"):
-            _, _, seconds = _workflow_run(network, tasks, offset=0)
+            _, _, seconds = _workflow_run(network, tasks)
     finally:
         shares.unwrap()  # the module functions above are shared with the other sections
     total = sum(shares.seconds.values())

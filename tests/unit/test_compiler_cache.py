@@ -1,0 +1,68 @@
+"""The compiled-contract cache: a cold cache compiles and writes, a warm one is read
+without compiling, a damaged entry is compiled again and replaced, and changed
+sources get an entry of their own. (The users' suites the tests run through pytester
+share the session's cache, so these are where a cold cache is exercised.)"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from hydrogen_harness.chain import compiler
+from hydrogen_harness.chain.compiler import compile_contract, sources_dir
+
+
+@pytest.fixture
+def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    folder = tmp_path / "cache"
+    monkeypatch.setenv("HYDROGEN_HARNESS_CACHE", str(folder))
+    return folder
+
+
+@pytest.fixture
+def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the contracts compiled by Vyper (not read from the cache)."""
+    seen: list[str] = []
+    real: Callable[[str, Path], dict[str, Any]] = compiler._compile
+
+    def counted(name: str, source_dir: Path) -> dict[str, Any]:
+        seen.append(name)
+        return real(name, source_dir)
+
+    monkeypatch.setattr(compiler, "_compile", counted)
+    return seen
+
+
+def test_a_cold_cache_compiles_and_writes_then_a_warm_one_is_read(cache: Path, compiles: list[str]) -> None:
+    first = compile_contract("CNX")
+    (entry,) = cache.glob("CNX-*.json")
+    assert compiles == ["CNX"]
+    assert json.loads(entry.read_text())["abi"] == first.abi
+    again = compile_contract("CNX")
+    assert compiles == ["CNX"]  # read, not compiled
+    assert (again.abi, again.bytecode) == (first.abi, first.bytecode)
+
+
+def test_a_damaged_entry_is_compiled_again_and_replaced(cache: Path, compiles: list[str]) -> None:
+    first = compile_contract("CNX")
+    (entry,) = cache.glob("CNX-*.json")
+    entry.write_text('{"abi": [')
+    repaired = compile_contract("CNX")
+    assert compiles == ["CNX", "CNX"]
+    assert repaired.bytecode == first.bytecode
+    assert json.loads(entry.read_text())["abi"] == first.abi
+
+
+def test_changed_sources_get_an_entry_of_their_own(cache: Path, compiles: list[str], tmp_path: Path) -> None:
+    compile_contract("CNX")
+    copy = tmp_path / "sources"
+    shutil.copytree(sources_dir(), copy, ignore=shutil.ignore_patterns("__pycache__"))
+    (copy / "CNX.vy").write_text((copy / "CNX.vy").read_text() + "\n# a changed copy\n")
+    compile_contract("CNX", source_dir=copy)
+    assert compiles == ["CNX", "CNX"]
+    assert len(list(cache.glob("CNX-*.json"))) == 2

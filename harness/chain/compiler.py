@@ -17,7 +17,15 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-__all__ = ["CompiledContract", "EVM_VERSION", "cache_dir", "compile_contract", "contract_source", "sources_dir"]
+__all__ = [
+    "CompiledContract",
+    "EVM_VERSION",
+    "cache_dir",
+    "check_compiles",
+    "compile_contract",
+    "contract_source",
+    "sources_dir",
+]
 
 EVM_VERSION = "prague"
 CONTRACT_NAMES = ("CNX", "Node", "Task")
@@ -51,11 +59,13 @@ def cache_dir() -> Path:
     return Path(base) / "hydrogen-harness"
 
 
-def _cache_key(name: str, source_dir: Path) -> str:
+def _cache_key(name: str, source_dir: Path, optimize: bool = True) -> str:
     import vyper
 
     digest = hashlib.sha256()
     digest.update(f"{vyper.__version__}|{EVM_VERSION}|{name}".encode())
+    if not optimize:
+        digest.update(b"|unoptimized")
     # Every module in the folder, since a contract may import any of them.
     for path in sorted(source_dir.glob("*.vy")):
         digest.update(path.name.encode())
@@ -63,18 +73,20 @@ def _cache_key(name: str, source_dir: Path) -> str:
     return digest.hexdigest()
 
 
-def _compile(name: str, source_dir: Path) -> dict[str, Any]:
+def _compile(name: str, source_dir: Path, optimize: bool) -> dict[str, Any]:
     import vyper
     from vyper.compiler.input_bundle import FilesystemInputBundle
-    from vyper.compiler.settings import Settings
+    from vyper.compiler.settings import OptimizationLevel, Settings
 
     path = source_dir / f"{name}.vy"
+    level = OptimizationLevel.default() if optimize else OptimizationLevel.NONE
+    settings = Settings(evm_version=EVM_VERSION, optimize=level)
     output = vyper.compile_code(
         path.read_text(),
         contract_path=str(path),
         input_bundle=FilesystemInputBundle([source_dir]),
         output_formats=["abi", "bytecode"],
-        settings=Settings(evm_version=EVM_VERSION),
+        settings=settings,
     )
     return {"abi": output["abi"], "bytecode": output["bytecode"]}
 
@@ -91,27 +103,40 @@ def _write_atomic(path: Path, payload: dict[str, Any]) -> None:
         raise
 
 
+def _payload(name: str, folder: Path, optimize: bool) -> dict[str, Any]:
+    if not (folder / f"{name}.vy").is_file():
+        raise ValueError(f"no contract {name!r} in {folder}")
+    cached = cache_dir() / f"{name}-{_cache_key(name, folder, optimize)}.json"
+    if cached.is_file():
+        try:
+            entry: dict[str, Any] = json.loads(cached.read_text())
+            return entry
+        except (OSError, ValueError):
+            pass  # a damaged entry is recompiled and replaced
+    payload = _compile(name, folder, optimize)
+    try:
+        _write_atomic(cached, payload)
+    except OSError:
+        pass  # a read-only cache only costs speed
+    return payload
+
+
 def compile_contract(name: str, source_dir: Path | None = None) -> CompiledContract:
     """Compile contract `name` (CNX, Node or Task), from the cache when possible.
 
     `source_dir` lets a caller compile a modified copy of the contracts (the
     mutation check does); it defaults to the shipped sources.
     """
-    folder = source_dir or sources_dir()
-    if not (folder / f"{name}.vy").is_file():
-        raise ValueError(f"no contract {name!r} in {folder}")
-    cached = cache_dir() / f"{name}-{_cache_key(name, folder)}.json"
-    payload: dict[str, Any] | None = None
-    if cached.is_file():
-        try:
-            payload = json.loads(cached.read_text())
-        except (OSError, ValueError):
-            payload = None  # a damaged entry is recompiled and replaced
-    if payload is None:
-        payload = _compile(name, folder)
-        try:
-            _write_atomic(cached, payload)
-        except OSError:
-            pass  # a read-only cache only costs speed
+    payload = _payload(name, source_dir or sources_dir(), optimize=True)
     bytecode = payload["bytecode"]
     return CompiledContract(name=name, abi=payload["abi"], bytecode=bytes.fromhex(bytecode.removeprefix("0x")))
+
+
+def check_compiles(name: str, source_dir: Path) -> None:
+    """Raise Vyper's error if contract `name` in `source_dir` does not compile to bytecode.
+
+    For a modified copy that only has to be valid (a mutant before its run): every
+    stage but the optimizer, about a third of a full compile (cached apart from the
+    optimized output, which is what runs).
+    """
+    _payload(name, source_dir, optimize=False)

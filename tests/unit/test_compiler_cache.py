@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from hydrogen_harness.chain import compiler
-from hydrogen_harness.chain.compiler import compile_contract, sources_dir
+from hydrogen_harness.chain.compiler import check_compiles, compile_contract, sources_dir
 
 
 @pytest.fixture
@@ -28,11 +28,11 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def compiles(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     """The names of the contracts compiled by Vyper (not read from the cache)."""
     seen: list[str] = []
-    real: Callable[[str, Path], dict[str, Any]] = compiler._compile
+    real: Callable[[str, Path, bool], dict[str, Any]] = compiler._compile
 
-    def counted(name: str, source_dir: Path) -> dict[str, Any]:
+    def counted(name: str, source_dir: Path, optimize: bool) -> dict[str, Any]:
         seen.append(name)
-        return real(name, source_dir)
+        return real(name, source_dir, optimize)
 
     monkeypatch.setattr(compiler, "_compile", counted)
     return seen
@@ -66,3 +66,15 @@ def test_changed_sources_get_an_entry_of_their_own(cache: Path, compiles: list[s
     compile_contract("CNX", source_dir=copy)
     assert compiles == ["CNX", "CNX"]
     assert len(list(cache.glob("CNX-*.json"))) == 2
+
+
+def test_the_unoptimized_check_is_cached_apart_from_the_compiled_contract(cache: Path, compiles: list[str]) -> None:
+    check_compiles("CNX", sources_dir())
+    check_compiles("CNX", sources_dir())
+    assert compiles == ["CNX"]
+    compiled = compile_contract("CNX")  # not the check's unoptimized output
+    assert compiles == ["CNX", "CNX"]
+    assert len(list(cache.glob("CNX-*.json"))) == 2
+    bytecodes = {json.loads(entry.read_text())["bytecode"].removeprefix("0x") for entry in cache.glob("CNX-*.json")}
+    assert compiled.bytecode.hex() in bytecodes
+    assert len(bytecodes) == 2  # the optimizer's output differs from the check's

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.mutation import MUTANTS, Mutant, MutantError, apply, copy_contracts
-from hydrogen_harness.chain.compiler import compile_contract
+from hydrogen_harness.chain.compiler import check_compiles
 
 
 def _copy(folder: Path) -> Path:
@@ -27,7 +27,7 @@ def test_mutant_applies_once_and_compiles(mutant: Mutant, tmp_path: Path) -> Non
     mutated = (folder / mutant.file).read_text()
     assert mutated != original
     assert mutated == original.replace(mutant.find, mutant.replace)
-    compile_contract(Path(mutant.file).stem, folder)
+    check_compiles(Path(mutant.file).stem, folder)
 
 
 def test_mutant_names_are_unique() -> None:
@@ -47,3 +47,15 @@ def test_repeated_pattern_is_an_error(tmp_path: Path) -> None:
     (folder / "Task.vy").write_text("x = 1\nx = 1\n")
     with pytest.raises(MutantError, match="occurs 2 times"):
         apply(Mutant("twice", "a rule", "Task.vy", "x = 1\n", "x = 2\n"), folder)
+
+
+def test_a_mutant_that_does_not_compile_is_refused(tmp_path: Path) -> None:
+    from vyper.exceptions import VyperException
+
+    folder = _copy(tmp_path)
+    source = folder / "Node.vy"
+    source.write_text(source.read_text() + "\n\n@external\ndef broken() -> uint256:\n    return True\n")
+    with pytest.raises(VyperException):
+        check_compiles("Node", folder)
+    with pytest.raises(ValueError, match="no contract 'Nodes'"):
+        check_compiles("Nodes", folder)

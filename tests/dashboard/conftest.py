@@ -39,6 +39,9 @@ __all__ = ["ARGS", "OUT", "CnxApp", "args_json"]
 def dashboard_sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     options = dataclasses.replace(SandboxOptions.for_tests(tmp_path_factory.mktemp("dashboard"), POOL), dashboard_port=0)
     with Sandbox(options, log=lambda line: None) as sandbox:
+        # The base state every test starts from: no node available. Paused once here, the
+        # snapshot of each test already has it (seven pause transactions a test otherwise).
+        sandbox.use_nodes([])
         yield sandbox
 
 

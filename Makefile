@@ -25,12 +25,15 @@ setup: $(READY)
 demo: $(READY)
 	$(BIN)/hydrogen-harness simulate --tasks 5 --nodes 6 --seed 1 --out out/demo
 
-## test: the whole default suite (quick property profile included). Bytecode caches on even
-## where the environment turns them off (PYTHONDONTWRITEBYTECODE): without them every pytest
-## process (each worker, the users' sessions, each sandbox subprocess) compiles our modules and
-## assertion-rewrites the test modules from source again, half of a worker's start-up.
+## test: the whole default suite (quick property profile included). `--dist worksteal`: a worker
+## that runs out of tests takes half of another's queue, so the run does not end with one worker
+## going through a long tail while the others idle (xdist's default hands out big chunks).
+## Bytecode caches on even where the environment turns them off (PYTHONDONTWRITEBYTECODE):
+## without them every pytest process (each worker, the users' sessions, each sandbox
+## subprocess) compiles our modules and assertion-rewrites the test modules from source again,
+## half of a worker's start-up.
 test: $(READY)
-	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) -p no:cacheprovider
+	PYTHONDONTWRITEBYTECODE= $(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist worksteal -p no:cacheprovider
 
 ## typecheck: mypy over the package (harness/, fakes/) and bench, then the layers contract
 ## (import-linter); settings in pyproject.toml

@@ -23,7 +23,7 @@ _COUNTS = re.compile(r"(\d+) (passed|failed|skipped|errors?|xfailed|xpassed)")
 def bench_suite(quick: bool = False, workers: int = 4, timeout_s: float = 1200.0) -> dict[str, Any]:
     """Runs the suite as `make test` does (or, with `quick`, only tests/unit) and
     reports its wall time and counts; a failing test fails the section."""
-    command = [sys.executable, "-m", "pytest", "-n", str(workers), "-p", "no:cacheprovider", "-q"]
+    command = [sys.executable, "-m", "pytest", "-n", str(workers), "--dist", "worksteal", "-p", "no:cacheprovider", "-q"]
     if quick:
         command.append("tests/unit")
     # As `make test`: bytecode caches on, whatever the caller's environment says.

@@ -29,6 +29,7 @@ import httpx
 from eth_account.signers.local import LocalAccount
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.protocol.signing import sign_request
 
 __all__ = [
@@ -251,7 +252,7 @@ class RelayClient:
         timeout: float = 30.0,
     ) -> None:
         if isinstance(http, str):
-            self._http = httpx.Client(base_url=http, timeout=timeout)
+            self._http = httpx.Client(base_url=http, timeout=timeout, verify=shared_tls_context())
             self._owns_http = True
         else:
             self._http = http

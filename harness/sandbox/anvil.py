@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 
 from hydrogen_harness.chain.determinism import BLOCK_GAS_LIMIT
+from hydrogen_harness.client.tls import shared_tls_context
 
 __all__ = ["ANVIL_FIRST_KEY", "ANVIL_VERSION", "AnvilProcess", "find_anvil", "start_anvil"]
 
@@ -98,7 +99,7 @@ def start_anvil(
         process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     anvil = AnvilProcess(process=process, url=f"http://{host}:{port}", log_path=log_path)
     deadline = time.monotonic() + startup_timeout
-    with httpx.Client(timeout=1.0) as http:
+    with httpx.Client(timeout=1.0, verify=shared_tls_context()) as http:
         while True:
             if process.poll() is not None:
                 tail = log_path.read_text(errors="replace").strip().splitlines()[-1:] or [""]

@@ -52,6 +52,7 @@ from hydrogen_harness.chain.contracts import Deployment
 from hydrogen_harness.protocol.constants import CNX
 from hydrogen_harness.sandbox.dapp import with_dapp
 from hydrogen_harness.client.relay import NO_RETRY, RelayClient
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.jsonrpc.dev import DevClock
 from hydrogen_harness.jsonrpc.feed import ChainFeed
 from hydrogen_harness.jsonrpc.methods import EthRpc
@@ -479,7 +480,9 @@ class Sandbox(SandboxApi):
         simulated = []
         for i, (account, behaviour) in enumerate(zip(nodes, self.options.behaviours, strict=True), start=1):
             # One client per node, naming it: the timeline tells its requests from the app's.
-            http = httpx.Client(base_url=relay_url, timeout=10.0, headers={ACTOR_HEADER: f"node{i}"})
+            http = httpx.Client(
+                base_url=relay_url, timeout=10.0, headers={ACTOR_HEADER: f"node{i}"}, verify=shared_tls_context()
+            )
             self._stack.callback(http.close)
             relay = RelayClient(http, clock=lambda: int(time.time()), retry=NO_RETRY)
             store = self._node_store(record, account.address)

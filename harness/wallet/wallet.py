@@ -15,6 +15,7 @@ from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
 from eth_utils import to_checksum_address
 
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.jsonrpc.errors import INTERNAL_ERROR, INVALID_PARAMS
 
 __all__ = ["PROVIDER_JS", "USER_REJECTED", "TestWallet", "WalletError", "WalletRequest"]
@@ -90,7 +91,7 @@ class TestWallet:
         self._rejections: list[_Rejection] = []
         self._contexts: list[Any] = []
         self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=self.timeout)
+        self._http = httpx.Client(timeout=self.timeout, verify=shared_tls_context())
         self._next_id = 0
 
     # ---------------------------------------------------------------- control

@@ -18,6 +18,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.sandbox.core import Sandbox
 from tests.clients.conftest import NodeApp, client_tasks
 
@@ -97,7 +98,7 @@ def test_the_sandbox_mines_blocks_while_idle(request: pytest.FixtureRequest, cha
     rpc_url = sandbox.info["rpc_url"]
 
     def head() -> int:
-        answer = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=10)
+        answer = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_blockNumber", "params": []}, timeout=10, verify=shared_tls_context())
         return int(answer.json()["result"], 16)
 
     start = head()
@@ -115,7 +116,7 @@ def test_an_idle_sandbox_comes_back_to_the_wall_clock(in_memory_sandbox: Sandbox
     rpc_url = in_memory_sandbox.info["rpc_url"]
 
     def lead() -> float:
-        answer = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]}, timeout=10)
+        answer = httpx.post(rpc_url, json={"jsonrpc": "2.0", "id": 1, "method": "eth_getBlockByNumber", "params": ["latest", False]}, timeout=10, verify=shared_tls_context())
         return int(answer.json()["result"]["timestamp"], 16) - time.time()
 
     for _ in range(8):  # eight blocks in a row, each a second after the last

@@ -17,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.protocol.constants import CNX
 from hydrogen_harness.sandbox.core import Sandbox, SandboxOptions
 
@@ -59,7 +60,7 @@ def dashboard_url(sandbox: Sandbox) -> str:
 
 @pytest.fixture
 def api(dashboard_url: str) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=dashboard_url, timeout=30) as client:
+    with httpx.Client(base_url=dashboard_url, timeout=30, verify=shared_tls_context()) as client:
         yield client
 
 

@@ -4,6 +4,7 @@ growing back-off, transient answers, and uploads whose answer was lost."""
 from __future__ import annotations
 
 import re
+import ssl
 from collections.abc import Iterator
 
 import httpx
@@ -21,6 +22,7 @@ from hydrogen_harness.client.relay import (
     NO_RETRY,
     RetryPolicy,
 )
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.protocol.signing import sign_request
 from tests.relay.wire import Wire
 from tests.relay.world import RelayWorld
@@ -242,3 +244,19 @@ def test_a_5xx_that_outlasts_the_attempts(client: RelayClient, faults: FaultInje
 def test_a_negative_image_number_is_refused_locally(client: RelayClient, world: RelayWorld) -> None:
     with pytest.raises(ValueError, match="image_num"):
         client.download_result(world.creator, world.succeeded.task_id, -1)
+
+
+def test_clients_made_from_a_url_share_one_tls_context_that_still_checks_certificates() -> None:
+    """httpx builds a TLS context per client (about 30 ms of CPU, even for plain HTTP); the
+    harness's clients share one, which verifies certificates and host names against the
+    same CA bundle as httpx's own default."""
+    clients = [RelayClient(url, clock=lambda: 1_700_000_000) for url in ("http://127.0.0.1:1", "https://relay.example")]
+    try:
+        contexts = [client._http._transport._pool._ssl_context for client in clients]  # type: ignore[attr-defined]
+        assert contexts[0] is contexts[1] is shared_tls_context()
+    finally:
+        for client in clients:
+            client.close()
+    shared, default = shared_tls_context(), httpx.create_ssl_context()
+    assert shared.verify_mode == ssl.CERT_REQUIRED and shared.check_hostname
+    assert shared.get_ca_certs() == default.get_ca_certs() != []

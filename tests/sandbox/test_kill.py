@@ -52,6 +52,7 @@ from web3.types import RPCEndpoint
 from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.contracts import attach
 from hydrogen_harness.chain.ledger import Ledger, MovementKind
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.protocol.constants import CNX, STAKE_AMOUNT, TOTAL_SUPPLY, NodeStatus
 from tests.sandbox.app_load import (
     ARGS,
@@ -225,14 +226,23 @@ class Load:
         number = 0
         generation = -1
         address = Account.from_key(key).address
-        while True:
-            info, seen = self._sandbox(generation)
-            generation = -1  # no pause unless this round fails
-            if info is None:
-                return
-            try:
-                with app_for(info, key, poll=0.1, timeout=STEP_TIMEOUT) as app:
-                    instrument(app, self.acks)
+        # One app per sandbox generation, as an app runs until its sandbox goes away; the
+        # next generation (after a restart) gets a new one.
+        app: CnxApp | None = None
+        app_generation = -1
+        try:
+            while True:
+                info, seen = self._sandbox(generation)
+                generation = -1  # no pause unless this round fails
+                if info is None:
+                    return
+                try:
+                    if app is None or app_generation != seen:
+                        if app is not None:
+                            app.close()
+                        app = app_for(info, key, poll=0.1, timeout=STEP_TIMEOUT)
+                        instrument(app, self.acks)
+                        app_generation = seen
                     if job is not None and job.task_id is None:
                         self._find_created(app, address, job)  # a createTask whose receipt was lost
                         if job.task_id is None:
@@ -260,13 +270,16 @@ class Load:
                             self.acks.note("images", (job.task_id, i), (app.download(job.task_id, i), key))
                     self.acks.note("outcomes", job.task_id, f"{outcome['event']} {outcome.get('reason', '')}".strip())
                     job = None
-            except TaskFailed as exc:
-                refused = str(exc)
-                if "Relay refused" in refused:  # a final answer (not a timeout): the Relay lost something
-                    self.problems.append(f"app {index}, task {job.task_id if job else None}: {refused}")
-                generation = seen
-            except Exception:  # the sandbox went away mid-step (killed): carry on with the next one
-                generation = seen
+                except TaskFailed as exc:
+                    refused = str(exc)
+                    if "Relay refused" in refused:  # a final answer (not a timeout): the Relay lost something
+                        self.problems.append(f"app {index}, task {job.task_id if job else None}: {refused}")
+                    generation = seen
+                except Exception:  # the sandbox went away mid-step (killed): carry on with the next one
+                    generation = seen
+        finally:
+            if app is not None:
+                app.close()
 
     def _find_created(self, app: CnxApp, address: str, job: Job) -> None:
         """The task of a createTask sent before a kill, if it is on chain: its TaskCreated log."""
@@ -287,7 +300,7 @@ class Load:
 
 
 def relay_get(info: dict[str, Any], key: str, path: str, params: dict[str, str | int]) -> httpx.Response:
-    with httpx.Client(base_url=info["relay_url"], timeout=30) as client:
+    with httpx.Client(base_url=info["relay_url"], timeout=30, verify=shared_tls_context()) as client:
         return client.get(path, params=sign_request(params, Account.from_key(key)))
 
 

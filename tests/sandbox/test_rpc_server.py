@@ -12,6 +12,7 @@ from eth_account import Account
 from eth_utils import keccak
 from web3.exceptions import ContractLogicError
 
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.protocol.constants import CNX
 from tests.sandbox.conftest import ServedChain
 
@@ -21,7 +22,7 @@ APPROVAL = "0x" + keccak(text="Approval(address,address,uint256)").hex()
 
 
 def post(url: str, payload: Any) -> Any:
-    return httpx.post(url, json=payload, timeout=10).json()
+    return httpx.post(url, json=payload, timeout=10, verify=shared_tls_context()).json()
 
 
 def legacy_send(s: ServedChain, account: Any, to: str, data: str, gas: int = HNET_GAS) -> Any:

@@ -19,6 +19,7 @@ from eth_utils import keccak
 from web3 import AsyncWeb3, WebSocketProvider
 from websockets.asyncio.client import ClientConnection, connect
 
+from hydrogen_harness.client.tls import shared_tls_context
 from hydrogen_harness.jsonrpc.feed import ChainFeed
 from hydrogen_harness.protocol.constants import CNX
 from tests.sandbox.conftest import ServedChain, run_async
@@ -39,7 +40,7 @@ def ws_url(s: ServedChain) -> str:
 
 
 def post(url: str, payload: Any) -> Any:
-    return httpx.post(url, json=payload, timeout=WAIT).json()
+    return httpx.post(url, json=payload, timeout=WAIT, verify=shared_tls_context()).json()
 
 
 def request(request_id: int | str, method: str, *params: Any) -> dict[str, Any]:

@@ -14,5 +14,5 @@ pytest_plugins = ["pytester"]
 @pytest.mark.slow
 def test_a_user_suite_runs_against_anvil(pytester: pytest.Pytester, anvil: AnvilProcess) -> None:
     pytester.makepyfile(test_user=USER_TESTS)
-    result = pytester.runpytest_subprocess(*lean("-p", "no:cacheprovider", "--hydrogen-rpc-url", anvil.url))
+    result = pytester.runpytest_inprocess(*lean("-p", "no:cacheprovider", "--hydrogen-rpc-url", anvil.url))
     result.assert_outcomes(passed=4)

@@ -13,7 +13,7 @@ import json
 import os
 import tempfile
 from dataclasses import dataclass
-from importlib import resources
+from importlib import metadata, resources
 from pathlib import Path
 from typing import Any
 
@@ -60,10 +60,11 @@ def cache_dir() -> Path:
 
 
 def _cache_key(name: str, source_dir: Path, optimize: bool = True) -> str:
-    import vyper
-
+    # The installed distribution's version, which is what `vyper.__version__` reads:
+    # importing vyper itself (its whole compiler) costs a tenth of a second or more in
+    # every process that only reads the cache (each sandbox, each pytest worker).
     digest = hashlib.sha256()
-    digest.update(f"{vyper.__version__}|{EVM_VERSION}|{name}".encode())
+    digest.update(f"{metadata.version('vyper')}|{EVM_VERSION}|{name}".encode())
     if not optimize:
         digest.update(b"|unoptimized")
     # Every module in the folder, since a contract may import any of them.

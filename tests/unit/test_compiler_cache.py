@@ -78,3 +78,21 @@ def test_the_unoptimized_check_is_cached_apart_from_the_compiled_contract(cache:
     bytecodes = {json.loads(entry.read_text())["bytecode"].removeprefix("0x") for entry in cache.glob("CNX-*.json")}
     assert compiled.bytecode.hex() in bytecodes
     assert len(bytecodes) == 2  # the optimizer's output differs from the check's
+
+
+def test_another_vyper_version_gets_an_entry_of_its_own(cache: Path, compiles: list[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    import vyper
+
+    # The key reads the installed distribution's version without importing vyper: the
+    # version vyper itself reports.
+    assert compiler.metadata.version("vyper") == vyper.__version__
+    compile_contract("CNX")
+    installed = compiler.metadata.version
+
+    def version(name: str) -> str:
+        return "0.0.1" if name == "vyper" else installed(name)
+
+    monkeypatch.setattr(compiler.metadata, "version", version)
+    compile_contract("CNX")
+    assert compiles == ["CNX", "CNX"]
+    assert len(list(cache.glob("CNX-*.json"))) == 2

@@ -143,10 +143,7 @@ def test_a_user_project_with_its_own_harness_and_fakes(venv_python: Path, tmp_pa
         (project / name).parent.mkdir(parents=True, exist_ok=True)
         (project / name).write_text(text)
 
-    collected = _run([str(venv_python), "-m", "pytest", *lean("--co", "-q", "-p", "no:cacheprovider")], cwd=project)
-    assert collected.returncode == 0, collected.stdout + collected.stderr
-    assert "3 tests collected" in collected.stdout, collected.stdout
-
+    # One run: "3 passed" says all three were collected (a collection error would fail it).
     ran = _run([str(venv_python), "-m", "pytest", *lean("-q", "-p", "no:cacheprovider")], cwd=project)
     assert ran.returncode == 0, ran.stdout + ran.stderr
     assert "3 passed" in ran.stdout, ran.stdout

@@ -16,3 +16,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "eth_tester stay on the session's chain), or the session's chain for all of them (eth-tester, "
         "or what --hydrogen-backend / --hydrogen-rpc-url name)",
     )
+    parser.addoption(
+        "--e2e-on",
+        choices=("revm", "session"),
+        default="revm",
+        help="the chain under tests/e2e's in-process network (hydrogen_contracts, hydrogen_network and "
+        "what hangs on them): revm (default), or the session's chain (eth-tester, or what "
+        "--hydrogen-backend / --hydrogen-rpc-url name)",
+    )

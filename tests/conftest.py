@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from hydrogen_harness.chain.chain import Chain
 from hydrogen_harness.chain.compiler import cache_dir
-from hydrogen_harness.chain.contracts import Deployment
+from hydrogen_harness.chain.contracts import Deployment, deploy
 from hydrogen_harness.sandbox.anvil import AnvilProcess, find_anvil, start_anvil
 
 
@@ -28,6 +29,14 @@ def _user_sessions_share_the_contract_cache(request: pytest.FixtureRequest, monk
 def contracts(hydrogen_contracts: Deployment) -> Deployment:
     """Short name for the isolated deployment."""
     return hydrogen_contracts
+
+
+@pytest.fixture(scope="session")
+def revm_deployment(request: pytest.FixtureRequest) -> Deployment:
+    """CNX, Node and Task on revm (seeded by --hydrogen-seed), one per worker, for the
+    tests whose subject is not the chain under them (tests/contracts, tests/e2e). revm
+    gives what eth-tester gives: tests/e2e/test_backends_agree.py."""
+    return deploy(Chain.revm(seed=request.config.getoption("--hydrogen-seed")))
 
 
 @pytest.fixture

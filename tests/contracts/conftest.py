@@ -22,8 +22,7 @@ from collections.abc import Iterator
 import pytest
 from eth_account.signers.local import LocalAccount
 
-from hydrogen_harness.chain.chain import Chain
-from hydrogen_harness.chain.contracts import Deployment, deploy
+from hydrogen_harness.chain.contracts import Deployment
 from hydrogen_harness.protocol.constants import CNX
 from tests.contracts.helpers import JoinNodes, RunningTask, start_task
 
@@ -76,17 +75,12 @@ def task_run(contracts: Deployment, app: LocalAccount, nodes: dict[str, LocalAcc
     return start_task(contracts, app, nodes)
 
 
-@pytest.fixture(scope="session")
-def _revm_deployment(request: pytest.FixtureRequest) -> Deployment:
-    return deploy(Chain.revm(seed=request.config.getoption("--hydrogen-seed")))
-
-
 @pytest.fixture
-def revm_contracts(_revm_deployment: Deployment) -> Iterator[Deployment]:
+def revm_contracts(revm_deployment: Deployment) -> Iterator[Deployment]:
     """CNX, Node and Task on revm (seeded by --hydrogen-seed), isolated per test as
     `contracts` is."""
-    with _revm_deployment.chain.isolation():
-        yield _revm_deployment
+    with revm_deployment.chain.isolation():
+        yield revm_deployment
 
 
 @pytest.fixture

@@ -1,4 +1,14 @@
-"""Helpers of the end-to-end tests: small task args and a restartable app."""
+"""Helpers of the end-to-end tests: small task args and a restartable app, and the
+chain under their in-process network.
+
+These tests check the application client, the nodes and the Relay, not the chain, so
+the plugin's `hydrogen_contracts` and `hydrogen_network` (and `hydrogen_app`,
+`hydrogen_nodes`, `hydrogen_relay` on top of it) stand here on the revm deployment:
+the directory takes seconds instead of half a minute. revm gives what eth-tester
+gives (test_backends_agree.py runs one seeded simulation on both); the users' suites
+of test_plugin.py and the sandbox tests keep the eth-tester path covered, and
+`--e2e-on session` puts these tests back on the session's chain.
+"""
 
 from __future__ import annotations
 
@@ -6,9 +16,21 @@ from typing import Any
 
 import pytest
 
+from hydrogen_harness.chain.contracts import Deployment
 from hydrogen_harness.client.app import Application
 from hydrogen_harness.client.store import ProgressStore
 from hydrogen_harness.sim.network import Network
+
+
+@pytest.fixture(scope="session")
+def _hydrogen_session_deployment(request: pytest.FixtureRequest) -> Deployment:
+    # The plugin's fixtures of the in-process network all stand on this one: overriding
+    # it here moves them together, each test still isolated in its own snapshot.
+    if request.config.getoption("--e2e-on") == "session":
+        session: Deployment = request.getfixturevalue("_hydrogen_session_deployment")  # the plugin's
+        return session
+    revm: Deployment = request.getfixturevalue("revm_deployment")
+    return revm
 
 
 def small_args(prompt: str = "a lighthouse at dusk", images: int = 2, size: int = 64, **config: Any) -> dict[str, Any]:

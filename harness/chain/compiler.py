@@ -59,12 +59,16 @@ def cache_dir() -> Path:
     return Path(base) / "hydrogen-harness"
 
 
-def _cache_key(name: str, source_dir: Path, optimize: bool = True) -> str:
+def _compiler_version() -> str:
     # The installed distribution's version, which is what `vyper.__version__` reads:
     # importing vyper itself (its whole compiler) costs a tenth of a second or more in
     # every process that only reads the cache (each sandbox, each pytest worker).
+    return metadata.version("vyper")
+
+
+def _cache_key(name: str, source_dir: Path, optimize: bool = True) -> str:
     digest = hashlib.sha256()
-    digest.update(f"{metadata.version('vyper')}|{EVM_VERSION}|{name}".encode())
+    digest.update(f"{_compiler_version()}|{EVM_VERSION}|{name}".encode())
     if not optimize:
         digest.update(b"|unoptimized")
     # Every module in the folder, since a contract may import any of them.
